@@ -1,0 +1,112 @@
+import Joi from 'joi';
+import type { MarketSymbol } from './symbols.js';
+import { isCanonicalSymbol, parseSymbol } from './symbols.js';
+import type { EpochMs } from './time.js';
+import type { Decoded } from './validation.js';
+import { parseJsonMessage, validateWith } from './validation.js';
+
+export const TICK_MESSAGE_VERSION = 1;
+export const TRADE_SIDES = ['buy', 'sell', 'unknown'] as const;
+export type TradeSide = (typeof TRADE_SIDES)[number];
+export const TICK_SOURCES = ['cryptocompare', 'synthetic', 'file', 'backfill', 'replay'] as const;
+export type TickSource = (typeof TICK_SOURCES)[number];
+
+/** One trade, as carried on `tick-data` (value JSON; the key is the symbol). */
+export interface Tick {
+  v: typeof TICK_MESSAGE_VERSION;
+  symbol: MarketSymbol;
+  /** Trade time, epoch milliseconds UTC. */
+  ts: EpochMs;
+  price: number;
+  size: number;
+  side: TradeSide;
+  /** Trade id, unique per symbol at the source. */
+  id: string;
+  source: TickSource;
+}
+
+/**
+ * Bounds that catch unit mistakes: a timestamp in seconds reads as January 1970 and is refused.
+ * The floor is the Bitcoin genesis block (2009-01-03); the ceiling is 2100-01-01.
+ */
+export const MIN_TICK_TS_MS = Date.UTC(2009, 0, 3);
+export const MAX_TICK_TS_MS = Date.UTC(2100, 0, 1);
+export const MAX_TRADE_ID_LENGTH = 128;
+/** A tick is ~200 bytes of JSON; anything far larger is not one. */
+export const MAX_TICK_MESSAGE_BYTES = 4_096;
+
+const canonicalSymbol = Joi.string()
+  .required()
+  .custom((value: string, helpers) => {
+    if (isCanonicalSymbol(value)) return value;
+    let hint = '';
+    try {
+      hint = ` (write ${parseSymbol(value)})`;
+    } catch {
+      // not a symbol at all; no hint to give
+    }
+    return helpers.message({ custom: `symbol ${JSON.stringify(value)} is not canonical BASE-QUOTE${hint}` });
+  });
+
+export const tickSchema: Joi.ObjectSchema<Tick> = Joi.object<Tick>({
+  v: Joi.number().valid(TICK_MESSAGE_VERSION).required(),
+  symbol: canonicalSymbol,
+  ts: Joi.number().integer().min(MIN_TICK_TS_MS).max(MAX_TICK_TS_MS).required(),
+  price: Joi.number().positive().required(),
+  size: Joi.number().positive().required(),
+  side: Joi.string()
+    .valid(...TRADE_SIDES)
+    .required(),
+  id: Joi.string().min(1).max(MAX_TRADE_ID_LENGTH).required(),
+  source: Joi.string()
+    .valid(...TICK_SOURCES)
+    .required(),
+});
+
+/**
+ * Decodes a `tick-data` message value. Never throws: a refused message comes back with the
+ * reason, ready for the dead-letter topic. An unknown version is named as such, so a consumer
+ * older than its producer says why it cannot read the message.
+ */
+export function decodeTick(raw: Uint8Array | string): Decoded<Tick> {
+  const parsed = parseJsonMessage(raw, MAX_TICK_MESSAGE_BYTES);
+  if (!parsed.ok) return parsed;
+  const value = parsed.value;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, reason: 'tick message must be a JSON object' };
+  }
+  const version = (value as { v?: unknown }).v;
+  if (version !== TICK_MESSAGE_VERSION) {
+    return {
+      ok: false,
+      reason:
+        version === undefined
+          ? 'tick message has no version field v'
+          : `unsupported tick message version ${JSON.stringify(version)} (this reader knows v${TICK_MESSAGE_VERSION})`,
+    };
+  }
+  return validateWith(tickSchema, value);
+}
+
+export function encodeTick(tick: Tick): string {
+  return JSON.stringify({
+    v: tick.v,
+    symbol: tick.symbol,
+    ts: tick.ts,
+    price: tick.price,
+    size: tick.size,
+    side: tick.side,
+    id: tick.id,
+    source: tick.source,
+  });
+}
+
+/**
+ * The total order of trades used everywhere a "first" or "last" trade is chosen: by time, then
+ * by trade id in code-unit order (SQL must use `COLLATE "C"` to agree). It makes open and close
+ * independent of arrival order even when two trades share a millisecond.
+ */
+export function compareTrades(a: Pick<Tick, 'ts' | 'id'>, b: Pick<Tick, 'ts' | 'id'>): number {
+  if (a.ts !== b.ts) return a.ts - b.ts;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
