@@ -4,7 +4,10 @@ import { defineConfig } from 'vitest/config';
 // tiers share infrastructure started once per run by the testkit's global setup.
 const shared = {
   exclude: ['**/node_modules/**', '**/dist/**'],
+  // Benchmarks belong to the bench project alone, or each tier would run them again.
+  benchmark: { include: [] },
 };
+const globalSetup = ['packages/testkit/src/global-setup.ts'];
 
 export default defineConfig({
   test: {
@@ -17,7 +20,7 @@ export default defineConfig({
           ...shared,
           name: 'int',
           include: ['{packages,services}/*/src/**/*.int.test.ts'],
-          globalSetup: ['packages/testkit/src/global-setup.ts'],
+          globalSetup,
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },
@@ -27,15 +30,22 @@ export default defineConfig({
           ...shared,
           name: 'e2e',
           include: ['{packages,services}/*/src/**/*.e2e.test.ts'],
-          globalSetup: ['packages/testkit/src/global-setup.ts'],
+          globalSetup,
           testTimeout: 180_000,
           hookTimeout: 180_000,
           fileParallelism: false,
         },
       },
+      {
+        // `pnpm bench`: figures beside their baselines, measured in the same run.
+        test: {
+          name: 'bench',
+          include: [],
+          globalSetup,
+          benchmark: { include: ['{packages,services}/*/src/**/*.bench.ts'] },
+          hookTimeout: 180_000,
+        },
+      },
     ],
-    benchmark: {
-      include: ['{packages,services}/*/src/**/*.bench.ts'],
-    },
   },
 });

@@ -18,7 +18,11 @@ export class ExactSum {
     let kept = 0;
     for (let j = 0; j < this.#partials.length; j++) {
       let y = this.#partials[j]!;
-      if (Math.abs(x) < Math.abs(y)) [x, y] = [y, x];
+      if (Math.abs(x) < Math.abs(y)) {
+        const t = x; // swap without allocating: this is the hot path of every trade
+        x = y;
+        y = t;
+      }
       const hi = x + y;
       const lo = y - (hi - x);
       if (lo !== 0) this.#partials[kept++] = lo;

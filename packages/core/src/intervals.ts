@@ -52,9 +52,7 @@ export function isInterval(value: unknown): value is Interval {
 export function parseInterval(input: string): Interval {
   const text = typeof input === 'string' ? input.trim() : '';
   if (isInterval(text)) return text;
-  throw invalidArgument(
-    `interval ${JSON.stringify(input)} is not one of ${INTERVALS.join(', ')}`,
-  );
+  throw invalidArgument(`interval ${JSON.stringify(input)} is not one of ${INTERVALS.join(', ')}`);
 }
 
 /** Parses a TradingView resolution (`1 5 15 30 60 240 1D D 1W W`) into an interval. */

@@ -25,7 +25,9 @@ interface Acc {
  */
 export function rollupBars(bars: Iterable<Bar>, from: Interval, to: Interval): Bar[] {
   if (!dividesInterval(from, to)) {
-    throw invalidArgument(`cannot roll ${from} bars up to ${to}: ${to} is not a whole number of ${from}`);
+    throw invalidArgument(
+      `cannot roll ${from} bars up to ${to}: ${to} is not a whole number of ${from}`,
+    );
   }
   const groups = new Map<EpochMs, Acc>();
   const seen = new Set<EpochMs>();

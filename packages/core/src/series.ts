@@ -9,7 +9,14 @@ export type SeriesIssue =
   | { kind: 'misaligned'; index: number; time: EpochMs; message: string }
   | { kind: 'out-of-order'; index: number; time: EpochMs; previous: EpochMs; message: string }
   | { kind: 'overlap'; index: number; time: EpochMs; previous: EpochMs; message: string }
-  | { kind: 'gap'; index: number; time: EpochMs; previous: EpochMs; missing: number; message: string }
+  | {
+      kind: 'gap';
+      index: number;
+      time: EpochMs;
+      previous: EpochMs;
+      missing: number;
+      message: string;
+    }
   | { kind: 'invalid-bar'; index: number; time: EpochMs; message: string };
 
 export type SeriesIssueKind = SeriesIssue['kind'];
@@ -45,7 +52,12 @@ export function checkSeries(
     const time = bar.time;
     const problem = barProblem(bar);
     if (problem) {
-      issues.push({ kind: 'invalid-bar', index, time, message: `bar at ${toIso(time)} ${problem}` });
+      issues.push({
+        kind: 'invalid-bar',
+        index,
+        time,
+        message: `bar at ${toIso(time)} ${problem}`,
+      });
     }
     if (!isBucketAligned(time, interval)) {
       issues.push({
@@ -134,7 +146,10 @@ export function diffBars(
     }
     for (const field of ['open', 'high', 'low', 'close'] as const) {
       if (got[field] !== want[field]) {
-        diffs.push({ time: want.time, message: `${field} at ${at}: ${got[field]} != ${want[field]}` });
+        diffs.push({
+          time: want.time,
+          message: `${field} at ${at}: ${got[field]} != ${want[field]}`,
+        });
       }
     }
     const scale = Math.max(Math.abs(want.volume), Math.abs(got.volume));

@@ -50,7 +50,9 @@ function splitUnseparated(upper: string): [string, string] | undefined {
 export function parseSymbol(input: string): MarketSymbol {
   if (typeof input !== 'string') throw invalidArgument('symbol must be a string');
   const raw = input.trim();
-  const shown = JSON.stringify(input.length > MAX_INPUT_LENGTH ? `${input.slice(0, MAX_INPUT_LENGTH)}…` : input);
+  const shown = JSON.stringify(
+    input.length > MAX_INPUT_LENGTH ? `${input.slice(0, MAX_INPUT_LENGTH)}…` : input,
+  );
   if (raw === '') throw invalidArgument('symbol is empty');
   if (raw.length > MAX_INPUT_LENGTH) {
     throw invalidArgument(`symbol ${shown} is longer than ${MAX_INPUT_LENGTH} characters`);

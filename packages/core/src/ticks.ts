@@ -45,7 +45,9 @@ const canonicalSymbol = Joi.string()
     } catch {
       // not a symbol at all; no hint to give
     }
-    return helpers.message({ custom: `symbol ${JSON.stringify(value)} is not canonical BASE-QUOTE${hint}` });
+    return helpers.message({
+      custom: `symbol ${JSON.stringify(value)} is not canonical BASE-QUOTE${hint}`,
+    });
   });
 
 export const tickSchema: Joi.ObjectSchema<Tick> = Joi.object<Tick>({

@@ -19,19 +19,31 @@ export function toIso(ms: EpochMs): string {
   return new Date(ms).toISOString();
 }
 
+const ISO_RE =
+  /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
+
 /**
- * Parses an ISO-8601 instant or epoch milliseconds. A date without a zone is read as UTC, as
- * market data always is; returns undefined when the text is not a date.
+ * Parses an ISO-8601 instant (`2024-01-01`, `2024-01-01T12:00`, `…Z`, `…+02:00`) or epoch
+ * milliseconds. A time without an offset is UTC, as market data always is (Date.parse would read
+ * it as local time). Returns undefined for anything else, including impossible dates (Feb 30).
  */
 export function parseInstant(input: string): EpochMs | undefined {
   const text = input.trim();
   if (/^-?\d{1,16}$/.test(text)) return Number(text);
-  // Date.parse reads date-time forms without an offset as local time: pin them to UTC.
-  const isoLocal = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?$/.test(text);
-  const isoDate = /^\d{4}-\d{2}-\d{2}$/.test(text);
-  const isoZoned = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i.test(text);
-  if (!isoLocal && !isoDate && !isoZoned) return undefined;
-  const ms = Date.parse(isoLocal ? `${text}Z` : text);
+  const m = ISO_RE.exec(text);
+  if (!m) return undefined;
+  const [, year, month, day, hour, minute, second, zone] = m;
+  const daysInMonth = new Date(Date.UTC(Number(year), Number(month), 0)).getUTCDate();
+  if (Number(month) < 1 || Number(month) > 12 || Number(day) < 1 || Number(day) > daysInMonth) {
+    return undefined;
+  }
+  if (
+    hour !== undefined &&
+    (Number(hour) > 23 || Number(minute) > 59 || Number(second ?? 0) > 59)
+  ) {
+    return undefined;
+  }
+  const ms = Date.parse(hour === undefined ? text : zone ? text : `${text}Z`);
   return Number.isFinite(ms) ? ms : undefined;
 }
 

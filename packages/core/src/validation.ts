@@ -38,7 +38,8 @@ export function parseJsonMessage(raw: Uint8Array | string, maxBytes: number): De
 
 /** Validates `value` against a schema under wire rules. */
 export function validateWith<T>(schema: Joi.Schema<T>, value: unknown): Decoded<T> {
-  const { error, value: validated } = schema.validate(value, WIRE_OPTIONS);
-  if (error) return { ok: false, reason: describeJoiError(error) };
-  return { ok: true, value: validated };
+  // Narrow on `error` before touching `value`: joi types the failed result's value as any.
+  const result = schema.validate(value, WIRE_OPTIONS);
+  if (result.error) return { ok: false, reason: describeJoiError(result.error) };
+  return { ok: true, value: result.value };
 }

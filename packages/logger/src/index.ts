@@ -38,7 +38,8 @@ function serializeError(err: Error): LogFields {
   if (extra.retriable !== undefined) out['retriable'] = extra.retriable;
   if (extra.details !== undefined) out['details'] = extra.details;
   if (err.stack) out['stack'] = err.stack;
-  if (err.cause !== undefined) out['cause'] = err.cause instanceof Error ? serializeError(err.cause) : err.cause;
+  if (err.cause !== undefined)
+    out['cause'] = err.cause instanceof Error ? serializeError(err.cause) : err.cause;
   return out;
 }
 
@@ -78,7 +79,7 @@ const lineFormat = winston.format.combine(
     info['msg'] = info.message;
     return info;
   })(),
-  winston.format.printf((info) => formatLine(info as LogFields)),
+  winston.format.printf((info) => formatLine(info)),
 );
 
 function wrap(inner: winston.Logger): Logger {
