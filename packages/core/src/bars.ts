@@ -69,14 +69,3 @@ export function decodeBarUpdate(raw: Uint8Array | string): Decoded<BarUpdate> {
   const parsed = parseJsonMessage(raw, MAX_BAR_UPDATE_BYTES);
   return parsed.ok ? validateWith(barUpdateSchema, parsed.value) : parsed;
 }
-
-export function copyBar(bar: Bar): Bar {
-  return {
-    time: bar.time,
-    open: bar.open,
-    high: bar.high,
-    low: bar.low,
-    close: bar.close,
-    volume: bar.volume,
-  };
-}
