@@ -3,6 +3,7 @@ import http from 'node:http';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { silentLogger } from '@candlestream/logger';
 import type { ServiceKind, Started } from './infra.js';
 
 const PROBE_TIMEOUT_MS = 2_000;
@@ -82,7 +83,7 @@ export async function freePort(): Promise<number> {
 
 const noop = (): Promise<void> => Promise.resolve();
 
-/** The services already running on this machine; the broker and TimescaleDB join in later issues. */
+/** This machine's services, and the embedded broker started in-process. */
 export async function startLocal(kind: ServiceKind): Promise<Started> {
   switch (kind) {
     case 'postgres':
@@ -95,8 +96,12 @@ export async function startLocal(kind: ServiceKind): Promise<Started> {
         throw new Error(`Redis at 127.0.0.1:6379 does not answer: ${err.message}`);
       });
       return { url: LOCAL_REDIS_URL, stop: noop };
-    case 'kafka':
-      throw new Error('the embedded broker (packages/broker) is not built yet');
+    case 'kafka': {
+      // The project's own Kafka-protocol broker, in this process, on a free port.
+      const { startBroker } = await import('@candlestream/broker');
+      const broker = await startBroker({ port: 0, logger: silentLogger() });
+      return { url: broker.brokers, stop: () => broker.stop() };
+    }
     case 'timescaledb':
       throw new Error('no TimescaleDB server on this machine; set TIMESCALEDB_URL');
   }

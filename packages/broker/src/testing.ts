@@ -1,0 +1,112 @@
+/**
+ * Helpers for this package's integration tests and benchmarks: a broker per test file, quiet
+ * kafkajs clients, random names and condition waits (never fixed sleeps).
+ */
+import { randomBytes } from 'node:crypto';
+import { createConnection, type Socket } from 'node:net';
+import kafkajs from 'kafkajs';
+import type { Kafka as KafkaClient, KafkaConfig } from 'kafkajs';
+import { Reader } from './protocol/reader.js';
+import { Writer } from './protocol/writer.js';
+
+const { Kafka, logLevel } = kafkajs;
+
+export function randomName(prefix: string): string {
+  return `${prefix}-${randomBytes(5).toString('hex')}`;
+}
+
+/** A kafkajs client with logging off and short retries, pointed at one broker. */
+export function kafkaClient(brokers: string, overrides: Partial<KafkaConfig> = {}): KafkaClient {
+  return new Kafka({
+    clientId: randomName('test'),
+    brokers: [brokers],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 2000 },
+    ...overrides,
+  });
+}
+
+/** Polls `condition` until it holds; fails with `what` after `timeoutMs`. */
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await condition()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * A bare-bones protocol client for tests that need frames kafkajs would never send: one socket,
+ * request header v1, one request in flight at a time.
+ */
+export class RawClient {
+  private buffered = Buffer.alloc(0);
+  private waiting: ((frame: Buffer) => void) | null = null;
+  private correlationId = 0;
+  readonly closed: Promise<void>;
+
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.buffered = Buffer.concat([this.buffered, chunk]);
+      while (
+        this.buffered.length >= 4 &&
+        this.buffered.length >= 4 + this.buffered.readInt32BE(0)
+      ) {
+        const size = this.buffered.readInt32BE(0);
+        const frame = this.buffered.subarray(4, 4 + size);
+        this.buffered = this.buffered.subarray(4 + size);
+        const waiter = this.waiting;
+        this.waiting = null;
+        waiter?.(frame);
+      }
+    });
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+  }
+
+  static connect(brokers: string): Promise<RawClient> {
+    const [host, port] = brokers.split(':');
+    return new Promise((resolve, reject) => {
+      const socket = createConnection({ host: host ?? '127.0.0.1', port: Number(port) }, () =>
+        resolve(new RawClient(socket)),
+      );
+      socket.once('error', reject);
+    });
+  }
+
+  /** Builds a request frame: size, api key, version, correlation id, client id, body. */
+  frame(apiKey: number, apiVersion: number, body: Buffer, clientId = 'raw'): Buffer {
+    const head = new Writer()
+      .int16(apiKey)
+      .int16(apiVersion)
+      .int32(++this.correlationId)
+      .string(clientId)
+      .toBuffer();
+    const size = Buffer.alloc(4);
+    size.writeInt32BE(head.length + body.length);
+    return Buffer.concat([size, head, body]);
+  }
+
+  /** Sends a request and resolves with the response body reader (correlation id checked). */
+  async request(apiKey: number, apiVersion: number, body: Buffer): Promise<Reader> {
+    const frame = this.frame(apiKey, apiVersion, body);
+    const expected = this.correlationId;
+    const response = new Promise<Buffer>((resolve) => {
+      this.waiting = resolve;
+    });
+    this.socket.write(frame);
+    const reader = new Reader(await response);
+    const correlationId = reader.int32();
+    if (correlationId !== expected)
+      throw new Error(`correlation id ${correlationId}, expected ${expected}`);
+    return reader;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
