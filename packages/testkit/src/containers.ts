@@ -2,7 +2,7 @@ import type { ServiceKind, Started } from './infra.js';
 import { freePort } from './probes.js';
 
 /** Pinned images, so a run next year tests against the same servers. */
-export const IMAGES: Readonly<Record<ServiceKind, string>> = {
+export const IMAGES: Readonly<Record<Exclude<ServiceKind, 'pglite'>, string>> = {
   postgres: 'postgres:15.10',
   timescaledb: 'timescale/timescaledb:2.17.2-pg16',
   redis: 'redis:7.4.1-alpine',
@@ -16,6 +16,7 @@ const POSTGRES_PASSWORD = 'candlestream';
  * Docker engine answered, so machines without one never load it.
  */
 export async function startContainer(kind: ServiceKind): Promise<Started> {
+  if (kind === 'pglite') throw new Error('PGlite runs in-process, not in a container');
   const { GenericContainer, Wait } = await import('testcontainers');
   switch (kind) {
     case 'postgres':

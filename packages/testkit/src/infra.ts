@@ -7,7 +7,11 @@
  * This module is the decision only; the probes and starters are injected, so it is unit-tested.
  */
 
-export const SERVICE_KINDS = ['postgres', 'redis', 'kafka', 'timescaledb'] as const;
+/**
+ * `timescaledb` is a real TimescaleDB server (optional: only from the environment or a container);
+ * `pglite` is TimescaleDB on the PGlite build, always available on this machine.
+ */
+export const SERVICE_KINDS = ['postgres', 'redis', 'kafka', 'timescaledb', 'pglite'] as const;
 export type ServiceKind = (typeof SERVICE_KINDS)[number];
 
 export type Origin = 'env' | 'container' | 'local';
@@ -37,6 +41,7 @@ export const ENV_URL_NAMES: Readonly<Record<ServiceKind, string>> = {
   redis: 'REDIS_URL',
   kafka: 'KAFKA_BROKERS',
   timescaledb: 'TIMESCALEDB_URL',
+  pglite: 'PGLITE_URL',
 };
 
 export interface Started {

@@ -104,5 +104,10 @@ export async function startLocal(kind: ServiceKind): Promise<Started> {
     }
     case 'timescaledb':
       throw new Error('no TimescaleDB server on this machine; set TIMESCALEDB_URL');
+    case 'pglite': {
+      // No TimescaleDB server can be installed here: the PGlite build that carries it.
+      const { spawnPgliteTimescale } = await import('./pglite.js');
+      return spawnPgliteTimescale();
+    }
   }
 }

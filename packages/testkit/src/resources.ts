@@ -62,6 +62,43 @@ export async function createTestDatabase(adminUrl: string, label = 'test'): Prom
   };
 }
 
+export interface TestSchema {
+  /** Schema name; put it first on the search_path of every connection. */
+  schema: string;
+  /** Drops the schema and everything in it. Idempotent. */
+  drop(): Promise<void>;
+}
+
+/**
+ * Creates an empty schema for one test on the server behind `url`. Where a server cannot give
+ * each test a database (PGlite serves one session), a schema is the unit of isolation.
+ */
+export async function createTestSchema(url: string, label = 'test'): Promise<TestSchema> {
+  const schema = `cs_${label
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, '_')
+    .slice(0, 30)}_${randomSuffix()}`;
+  const run = async (sql: string): Promise<void> => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await run(`CREATE SCHEMA ${quoteIdent(schema)}`);
+  let dropped = false;
+  return {
+    schema,
+    async drop() {
+      if (dropped) return;
+      dropped = true;
+      await run(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
+    },
+  };
+}
+
 export interface TestRedis {
   /** Every key this test writes starts with it. */
   prefix: string;

@@ -1,0 +1,5 @@
+export * from './connection.js';
+export * from './migrate.js';
+export * from './models.js';
+export * from './repository.js';
+export { splitSql } from './sql-split.js';

@@ -1,0 +1,321 @@
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Bar, Interval, MarketSymbol, Tick } from '@candlestream/core';
+import {
+  aggregateTicks,
+  checkSeries,
+  diffBars,
+  INTERVALS,
+  rollupBars,
+  SimulatedClock,
+} from '@candlestream/core';
+import { makeTick, randomTicks, seededRandom, shuffled } from '@candlestream/core/testing';
+import { silentLogger } from '@candlestream/logger';
+import type { ServiceKind } from '@candlestream/testkit';
+import { createTestSchema, needServices } from '@candlestream/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from './connection.js';
+import { migrate, MIGRATIONS_DIR } from './migrate.js';
+import { Repository } from './repository.js';
+
+const required = needServices(['postgres', 'pglite']);
+const optional = needServices(['timescaledb'], { optional: true });
+
+interface BackendCase {
+  kind: ServiceKind;
+  expected: 'postgres' | 'timescaledb';
+  poolMax: number;
+  skip: boolean;
+}
+const CASES: BackendCase[] = [
+  { kind: 'postgres', expected: 'postgres', poolMax: 4, skip: required.skip },
+  { kind: 'pglite', expected: 'timescaledb', poolMax: 1, skip: required.skip },
+  { kind: 'timescaledb', expected: 'timescaledb', poolMax: 4, skip: optional.skip },
+];
+
+const BTC = 'BTC-USD' as MarketSymbol;
+const ETH = 'ETH-USD' as MarketSymbol;
+const DAY = 86_400_000;
+const START = Date.UTC(2024, 11, 30, 22); // two days that cross a year and a Monday
+/** SQL sums float8 in its own order; the core rounds the exact sum. OHLC is compared exactly. */
+const VOLUME_TOLERANCE = { volumeRelTol: 1e-9 };
+const FAR_FUTURE = Date.UTC(2100, 0, 1);
+
+function expectSameBars(expected: Bar[], actual: Bar[], label: string): void {
+  expect(diffBars(expected, actual, VOLUME_TOLERANCE), label).toEqual([]);
+}
+
+function oracle(ticks: Tick[], symbol: MarketSymbol, interval: Interval): Bar[] {
+  return aggregateTicks(ticks, interval).get(symbol) ?? [];
+}
+
+describe.each(CASES)('storage on $kind', ({ kind, expected, poolMax, skip }) => {
+  let url: string;
+  let drop: () => Promise<void>;
+  let target: { url: string; schema: string };
+  let repo: Repository;
+
+  beforeAll(async () => {
+    if (skip) return;
+    url =
+      kind === 'timescaledb'
+        ? optional.get('timescaledb').url
+        : required.get(kind as 'postgres' | 'pglite').url;
+    const schema = await createTestSchema(url, `repo_${kind}`);
+    drop = () => schema.drop();
+    target = { url, schema: schema.schema };
+  });
+  afterAll(async () => {
+    await repo?.close();
+    await drop?.();
+  });
+
+  it.skipIf(skip)('applies every migration to an empty database, once', async () => {
+    const first = await migrate(target, { logger: silentLogger() });
+    expect(first.backend).toBe(expected);
+    expect(first.applied).toEqual(['0001_ticks', '0002_bars_1m', '0003_hypertables', '0004_ohlcv']);
+    const again = await migrate(target, { logger: silentLogger() });
+    expect(again.applied).toEqual([]);
+    const client = await connect(target);
+    try {
+      const relations = await client.query<{ name: string }>(
+        `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = $1
+         UNION SELECT matviewname FROM pg_matviews WHERE schemaname = $1
+         UNION SELECT view_name FROM timescaledb_information.continuous_aggregates WHERE view_schema = $1`.replace(
+          expected === 'postgres'
+            ? /\s*UNION SELECT view_name FROM timescaledb_information[^$]*\$1/
+            : /$^/,
+          '',
+        ),
+        [target.schema],
+      );
+      const names = relations.rows.map((r) => r.name);
+      for (const relation of [
+        'ticks',
+        'bars_1m',
+        'ohlcv_1m',
+        'ohlcv_5m',
+        'ohlcv_15m',
+        'ohlcv_1h',
+        'ohlcv_4h',
+        'ohlcv_1d',
+      ]) {
+        expect(names, relation).toContain(relation);
+      }
+    } finally {
+      await client.end();
+    }
+    // "Now" is the end of the test's trades, so the newest buckets are still forming.
+    repo = new Repository({
+      ...target,
+      logger: silentLogger(),
+      poolMax,
+      clock: new SimulatedClock(START + 2 * DAY - 1),
+    });
+    expect(await repo.backend()).toBe(expected);
+  });
+
+  it.skipIf(skip)('refuses a migration that changed after it was applied', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cs-migrations-'));
+    try {
+      await cp(MIGRATIONS_DIR, dir, { recursive: true });
+      const file = join(dir, '0001_ticks.sql');
+      await writeFile(file, `${await readFile(file, 'utf8')}\n-- edited after shipping\n`);
+      await expect(migrate(target, { dir, logger: silentLogger() })).rejects.toThrow(
+        /migration 0001_ticks changed after it was applied/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  const ticks = randomTicks({
+    seed: 404,
+    count: 4_000,
+    from: START,
+    spanMs: 2 * DAY,
+    symbols: [BTC, ETH],
+    tsStepMs: 1_000, // same-second trades: ties broken by trade id
+  });
+
+  it.skipIf(skip)(
+    'stores trades in shuffled, overlapping batches and answers as the core aggregator, at every interval',
+    async () => {
+      const random = seededRandom(7);
+      const arrival = shuffled(ticks, random);
+      let inserted = 0;
+      for (let i = 0; i < arrival.length; i += 500) {
+        // Each batch re-sends part of the previous one, as a consumer does after a crash.
+        const batch = arrival.slice(Math.max(0, i - 100), i + 500);
+        inserted += (await repo.insertTrades(batch)).inserted;
+      }
+      expect(inserted).toBe(ticks.length);
+      for (const interval of INTERVALS) {
+        for (const symbol of [BTC, ETH]) {
+          const bars = await repo.readBars(symbol, interval, START - DAY, START + 3 * DAY);
+          expectSameBars(
+            oracle(ticks, symbol, interval),
+            bars,
+            `${symbol} ${interval} (real-time)`,
+          );
+          expect(checkSeries(bars, interval, { gaps: 'allow' }).ok).toBe(true);
+        }
+      }
+      await repo.refreshAggregates(START - DAY, START + 3 * DAY);
+      for (const interval of INTERVALS) {
+        const bars = await repo.readBars(BTC, interval, START - DAY, START + 3 * DAY);
+        expectSameBars(oracle(ticks, BTC, interval), bars, `${interval} (materialized)`);
+      }
+    },
+  );
+
+  it.skipIf(skip)('changes nothing when the same trades are written again', async () => {
+    const before = await repo.readBars(BTC, '1h', START, START + 2 * DAY);
+    const again = await repo.insertTrades(ticks.slice(0, 1_000));
+    expect(again).toEqual({ inserted: 0, touched: [] });
+    expect(await repo.readBars(BTC, '1h', START, START + 2 * DAY)).toEqual(before);
+  });
+
+  it.skipIf(skip)('folds late trades into closed, materialized buckets', async () => {
+    const late = [
+      makeTick({ symbol: BTC, ts: START + 5 * 60_000 + 1, price: 1, size: 3, id: 'late-low' }),
+      makeTick({
+        symbol: BTC,
+        ts: START + 25 * 3_600_000,
+        price: 1_000_000,
+        size: 2,
+        id: 'late-high',
+      }),
+    ];
+    const result = await repo.insertTrades(late);
+    expect(result.inserted).toBe(2);
+    await repo.refreshAggregates(START, START + 2 * DAY);
+    const all = [...ticks, ...late];
+    for (const interval of ['1m', '5m', '1h', '4h', '1d', '1w'] as const) {
+      const bars = await repo.readBars(BTC, interval, START - DAY, START + 3 * DAY);
+      expectSameBars(oracle(all, BTC, interval), bars, `${interval} after late trades`);
+    }
+    ticks.push(...late);
+  });
+
+  it.skipIf(skip)('shows the still-forming bucket without a refresh', async () => {
+    const newest = Math.max(...ticks.map((t) => t.ts));
+    const forming = makeTick({
+      symbol: BTC,
+      ts: newest + 1_000,
+      price: 7,
+      size: 1.5,
+      id: 'forming',
+    });
+    await repo.insertTrades([forming]);
+    ticks.push(forming);
+    for (const interval of ['1m', '1h', '1d'] as const) {
+      const bars = await repo.readBars(BTC, interval, START - 7 * DAY, FAR_FUTURE);
+      expectSameBars(oracle(ticks, BTC, interval).slice(-2), bars.slice(-2), `${interval} forming`);
+      expect(bars.at(-1)?.close).toBe(7);
+    }
+  });
+
+  it.skipIf(skip)(
+    'fills minutes without trades from candles, never counting a minute twice',
+    async () => {
+      const SOL = 'SOL-USD' as MarketSymbol;
+      const t0 = Date.UTC(2024, 5, 3, 10); // a Monday, 10:00
+      const trades = [
+        makeTick({ symbol: SOL, ts: t0 + 30 * 60_000 + 5_000, price: 150, size: 1, id: 'a' }),
+        makeTick({ symbol: SOL, ts: t0 + 30 * 60_000 + 9_000, price: 151, size: 2, id: 'b' }),
+        makeTick({ symbol: SOL, ts: t0 + 31 * 60_000 + 1_000, price: 149, size: 1, id: 'c' }),
+      ];
+      await repo.insertTrades(trades);
+      // An hour of candles from an import, overlapping the two minutes that have trades.
+      const candles: Bar[] = Array.from({ length: 60 }, (_, m) => ({
+        time: t0 + m * 60_000,
+        open: 140 + m / 10,
+        high: 141 + m / 10,
+        low: 139 + m / 10,
+        close: 140.5 + m / 10,
+        volume: 10 + m,
+      }));
+      const stored = await repo.upsertCandles(SOL, candles, 'file');
+      expect(stored).toEqual({ written: 58, skipped: 2 });
+      // The same import again rewrites only candle minutes; still skips the traded ones.
+      expect(await repo.upsertCandles(SOL, candles, 'file')).toEqual({ written: 58, skipped: 2 });
+      await repo.refreshAggregates(t0, t0 + 3_600_000);
+
+      const fromTrades = oracle(trades, SOL, '1m');
+      const expected1m = candles.map((c) => fromTrades.find((b) => b.time === c.time) ?? c);
+      expectSameBars(expected1m, await repo.readBars(SOL, '1m', t0, t0 + 3_600_000), '1m merged');
+      for (const interval of ['5m', '15m', '30m', '1h', '4h', '1d', '1w'] as const) {
+        expectSameBars(
+          rollupBars(expected1m, '1m', interval),
+          await repo.readBars(SOL, interval, t0 - 7 * DAY, t0 + 7 * DAY),
+          `${interval} merged`,
+        );
+      }
+
+      // A trade later lands in a candle-only minute: the minute becomes tick-derived.
+      const lateTrade = makeTick({
+        symbol: SOL,
+        ts: t0 + 45 * 60_000 + 1,
+        price: 300,
+        size: 0.5,
+        id: 'd',
+      });
+      await repo.insertTrades([lateTrade]);
+      await repo.refreshAggregates(t0, t0 + 3_600_000);
+      const minute = await repo.readBars(SOL, '1m', t0 + 45 * 60_000, t0 + 46 * 60_000);
+      expect(minute).toEqual([
+        { time: t0 + 45 * 60_000, open: 300, high: 300, low: 300, close: 300, volume: 0.5 },
+      ]);
+      const hour = await repo.readBars(SOL, '1h', t0, t0 + 3_600_000);
+      const merged = expected1m.map((b) => (b.time === t0 + 45 * 60_000 ? minute[0]! : b));
+      expectSameBars(rollupBars(merged, '1m', '1h'), hour, '1h after a trade replaced a candle');
+    },
+  );
+
+  it.skipIf(skip)('refuses candles that are not whole minutes or break OHLC', async () => {
+    const bad: Bar = {
+      time: Date.UTC(2024, 0, 1, 0, 0, 30),
+      open: 1,
+      high: 2,
+      low: 1,
+      close: 1,
+      volume: 1,
+    };
+    await expect(repo.upsertCandles(BTC, [bad], 'file')).rejects.toThrow(
+      /not on a minute boundary/,
+    );
+    await expect(
+      repo.upsertCandles(BTC, [{ ...bad, time: Date.UTC(2024, 0, 1), high: 0.5 }], 'file'),
+    ).rejects.toThrow(/high below/);
+  });
+
+  it.skipIf(skip)(
+    'answers the last bars, the last bucket per symbol and the covered ranges',
+    async () => {
+      const last = await repo.lastBars(BTC, '1h', 5);
+      const all = await repo.readBars(BTC, '1h', 0, FAR_FUTURE);
+      expect(last).toEqual(all.slice(-5));
+      expect(await repo.lastBars(BTC, '1m', 3, all[1]!.time)).toEqual(
+        (await repo.readBars(BTC, '1m', 0, all[1]!.time)).slice(-3),
+      );
+      const lastBuckets = await repo.lastBuckets();
+      expect(lastBuckets.get(BTC)).toBe(
+        (await repo.readBars(BTC, '1m', 0, FAR_FUTURE)).at(-1)!.time,
+      );
+      const SOL = 'SOL-USD' as MarketSymbol;
+      const t0 = Date.UTC(2024, 5, 3, 10);
+      expect(await repo.coveredRanges(SOL)).toEqual([{ from: t0, to: t0 + 3_600_000 }]);
+      await repo.upsertCandles(
+        SOL,
+        [{ time: t0 + 2 * 3_600_000, open: 1, high: 1, low: 1, close: 1, volume: 0 }],
+        'file',
+      );
+      expect(await repo.coveredRanges(SOL)).toEqual([
+        { from: t0, to: t0 + 3_600_000 },
+        { from: t0 + 2 * 3_600_000, to: t0 + 2 * 3_600_000 + 60_000 },
+      ]);
+    },
+  );
+});

@@ -1,0 +1,436 @@
+import type { Bar, Clock, EpochMs, Interval, MarketSymbol, Tick } from '@candlestream/core';
+import {
+  AppError,
+  barProblem,
+  ceilBucket,
+  floorBucket,
+  INTERVAL_MS,
+  isBucketAligned,
+  rollupBars,
+  systemClock,
+} from '@candlestream/core';
+import type { Logger } from '@candlestream/logger';
+import type { Transaction } from 'sequelize';
+import { QueryTypes, Sequelize } from 'sequelize';
+import type { DbTarget } from './connection.js';
+import { searchPathSql } from './connection.js';
+import type { Backend } from './migrate.js';
+import { defineModels } from './models.js';
+
+/** Relations that hold each interval directly; 30m and 1w are rolled up from 15m and 1d. */
+const RELATION: Partial<Record<Interval, string>> = {
+  '1m': 'ohlcv_1m',
+  '5m': 'ohlcv_5m',
+  '15m': 'ohlcv_15m',
+  '1h': 'ohlcv_1h',
+  '4h': 'ohlcv_4h',
+  '1d': 'ohlcv_1d',
+};
+const ROLLED_UP: Partial<Record<Interval, Interval>> = { '30m': '15m', '1w': '1d' };
+/** Continuous aggregates in dependency order: each is built on the one before. */
+const AGGREGATES: readonly Interval[] = ['5m', '15m', '1h', '4h', '1d'];
+const PG_INTERVAL: Record<Interval, string> = {
+  '1m': '1 minute',
+  '5m': '5 minutes',
+  '15m': '15 minutes',
+  '30m': '30 minutes',
+  '1h': '1 hour',
+  '4h': '4 hours',
+  '1d': '1 day',
+  '1w': '7 days',
+};
+/**
+ * Rows per INSERT statement; a batch larger than this is written as several statements in one
+ * transaction. It keeps each protocol message near 40 KB: pglite-socket 0.0.20 hands every TCP
+ * chunk to PGlite as it arrives, and a message split across chunks traps PGlite's WASM.
+ */
+export const MAX_ROWS_PER_STATEMENT = 400;
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Later than any bucket we store (2100-01-01): an open end for range queries. */
+const MAX_STORED_TS_MS = Date.UTC(2100, 0, 1);
+/** pg_advisory_xact_lock namespace for writers of one symbol's 1-minute series. */
+const SERIES_LOCK_PREFIX = 'candlestream:bars_1m:';
+
+const MS = (column: string): string => `(extract(epoch FROM ${column}) * 1000)::float8`;
+const FROM_MS = (param: string): string =>
+  `(TIMESTAMPTZ 'epoch' + ${param} * INTERVAL '1 millisecond')`;
+
+const INSERT_TICKS_SQL = `
+WITH input AS (
+  SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::float8[], $5::float8[], $6::text[], $7::text[])
+    AS i(symbol, ms, trade_id, price, size, side, source)
+), inserted AS (
+  INSERT INTO ticks (symbol, ts, trade_id, price, size, side, source)
+  SELECT symbol, ${FROM_MS('ms')}, trade_id, price, size, side, source FROM input
+  ON CONFLICT DO NOTHING
+  RETURNING symbol, ts
+)
+SELECT symbol, ${MS("date_bin(INTERVAL '1 minute', ts, TIMESTAMPTZ 'epoch')")} AS bucket, count(*)::int AS trades
+FROM inserted GROUP BY 1, 2`;
+
+/**
+ * Rebuilds the touched minutes from every stored trade in them, so a late or re-sent trade gives
+ * the same bar as if all had arrived in order. Open and close follow (ts, trade_id) in code-unit
+ * order (COLLATE "C"), the order the core aggregator uses.
+ */
+const RECOMPUTE_MINUTES_SQL = `
+INSERT INTO bars_1m (symbol, bucket, open, high, low, close, volume, trades, origin, source, updated_at)
+SELECT t.symbol, k.bucket,
+       (array_agg(t.price ORDER BY t.ts, t.trade_id COLLATE "C"))[1],
+       max(t.price), min(t.price),
+       (array_agg(t.price ORDER BY t.ts DESC, t.trade_id COLLATE "C" DESC))[1],
+       sum(t.size), count(*)::int, 'ticks', NULL, now()
+FROM (SELECT symbol, ${FROM_MS('ms')} AS bucket FROM unnest($1::text[], $2::bigint[]) AS u(symbol, ms)) AS k
+JOIN ticks t ON t.symbol = k.symbol AND t.ts >= k.bucket AND t.ts < k.bucket + INTERVAL '1 minute'
+GROUP BY t.symbol, k.bucket
+ON CONFLICT (symbol, bucket) DO UPDATE SET
+  open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+  volume = EXCLUDED.volume, trades = EXCLUDED.trades, origin = 'ticks', source = NULL, updated_at = now()`;
+
+/** Candles fill minutes without trades and never replace a tick-derived minute. */
+const UPSERT_CANDLES_SQL = `
+INSERT INTO bars_1m (symbol, bucket, open, high, low, close, volume, trades, origin, source, updated_at)
+SELECT $1, ${FROM_MS('ms')}, o, h, l, c, v, NULL, 'candles', $8, now()
+FROM unnest($2::bigint[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::float8[]) AS u(ms, o, h, l, c, v)
+ON CONFLICT (symbol, bucket) DO UPDATE SET
+  open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+  volume = EXCLUDED.volume, source = EXCLUDED.source, updated_at = now()
+WHERE bars_1m.origin = 'candles'
+RETURNING 1`;
+
+export interface TouchedMinute {
+  symbol: MarketSymbol;
+  bucket: EpochMs;
+  /** Trades newly stored in that minute by this call. */
+  trades: number;
+}
+
+export interface InsertTradesResult {
+  /** Trades stored; re-sent ones are not counted. */
+  inserted: number;
+  touched: TouchedMinute[];
+}
+
+export interface CoveredRange {
+  from: EpochMs;
+  /** Exclusive. */
+  to: EpochMs;
+}
+
+export interface RepositoryOptions extends DbTarget {
+  logger: Logger;
+  /** Pool size; 1 for a server that takes one connection at a time (PGlite). */
+  poolMax?: number;
+  /** Decides which buckets are still open (never materialized); SimulatedClock in tests. */
+  clock?: Clock;
+}
+
+interface BarRow {
+  bucket: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+}
+
+function toBar(row: BarRow): Bar {
+  return {
+    time: row.bucket,
+    open: row.open,
+    high: row.high,
+    low: row.low,
+    close: row.close,
+    volume: row.volume,
+  };
+}
+
+/**
+ * Trades and bars in PostgreSQL or TimescaleDB: the same answers on both (docs/STORAGE.md).
+ * Writers of one symbol serialise on an advisory lock, so two consumers storing trades of the
+ * same minute cannot each recompute it without the other's trade.
+ */
+export class Repository {
+  readonly sequelize: Sequelize;
+  readonly models: ReturnType<typeof defineModels>;
+  #backend: Backend | undefined;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+
+  constructor(options: RepositoryOptions) {
+    this.#clock = options.clock ?? systemClock;
+    const schema = options.schema;
+    this.#log = options.logger.child({ component: 'repository' });
+    this.sequelize = new Sequelize(options.url, {
+      dialect: 'postgres',
+      logging: false,
+      pool: { max: options.poolMax ?? 10, min: 0, idle: 1_000, acquire: 120_000 },
+      hooks: schema
+        ? {
+            afterConnect: async (connection) => {
+              await (connection as { query(sql: string): Promise<unknown> }).query(
+                searchPathSql(schema),
+              );
+            },
+          }
+        : {},
+    });
+    this.models = defineModels(this.sequelize);
+  }
+
+  /** The backend the migrations chose for this database. */
+  async backend(): Promise<Backend> {
+    if (!this.#backend) {
+      const rows = await this.sequelize.query<{ backend: Backend }>(
+        'SELECT backend FROM schema_migrations ORDER BY version DESC LIMIT 1',
+        { type: QueryTypes.SELECT },
+      );
+      if (!rows[0])
+        throw new AppError(
+          'UNAVAILABLE',
+          'the database has no migrations applied; run pnpm migrate',
+        );
+      this.#backend = rows[0].backend;
+    }
+    return this.#backend;
+  }
+
+  async close(): Promise<void> {
+    await this.sequelize.close();
+  }
+
+  async #lockSeries(symbols: Iterable<string>, transaction: Transaction): Promise<void> {
+    // Sorted, so two writers of overlapping symbol sets always lock in the same order.
+    for (const symbol of [...new Set(symbols)].sort()) {
+      await this.sequelize.query('SELECT pg_advisory_xact_lock(hashtext($1))', {
+        bind: [SERIES_LOCK_PREFIX + symbol],
+        transaction,
+      });
+    }
+  }
+
+  /** Stores trades (a re-sent trade is a no-op) and rebuilds the minutes they landed in. */
+  async insertTrades(ticks: readonly Tick[]): Promise<InsertTradesResult> {
+    if (ticks.length === 0) return { inserted: 0, touched: [] };
+    const started = Date.now();
+    const result = await this.sequelize.transaction(async (transaction) => {
+      await this.#lockSeries(
+        ticks.map((t) => t.symbol),
+        transaction,
+      );
+      const perMinute = new Map<string, TouchedMinute>();
+      for (const part of chunks(ticks, MAX_ROWS_PER_STATEMENT)) {
+        const rows = await this.sequelize.query<TouchedMinute>(INSERT_TICKS_SQL, {
+          bind: [
+            part.map((t) => t.symbol),
+            part.map((t) => t.ts),
+            part.map((t) => t.id),
+            part.map((t) => t.price),
+            part.map((t) => t.size),
+            part.map((t) => t.side),
+            part.map((t) => t.source),
+          ],
+          type: QueryTypes.SELECT,
+          transaction,
+        });
+        for (const row of rows) {
+          const key = `${row.symbol} ${row.bucket}`;
+          const seen = perMinute.get(key);
+          if (seen) seen.trades += row.trades;
+          else perMinute.set(key, { ...row });
+        }
+      }
+      const touched = [...perMinute.values()];
+      for (const part of chunks(touched, MAX_ROWS_PER_STATEMENT)) {
+        await this.sequelize.query(RECOMPUTE_MINUTES_SQL, {
+          bind: [part.map((m) => m.symbol), part.map((m) => m.bucket)],
+          transaction,
+        });
+      }
+      return touched;
+    });
+    const inserted = result.reduce((n, m) => n + m.trades, 0);
+    this.#log.debug('trades stored', {
+      received: ticks.length,
+      inserted,
+      minutes: result.length,
+      durationMs: Date.now() - started,
+    });
+    return { inserted, touched: result };
+  }
+
+  /**
+   * Stores imported or backfilled 1-minute candles of one symbol. A minute that already has
+   * trades keeps its tick-derived bar; the candle is skipped, never added to it.
+   */
+  async upsertCandles(
+    symbol: MarketSymbol,
+    bars: readonly Bar[],
+    source: string,
+  ): Promise<{ written: number; skipped: number }> {
+    for (const bar of bars) {
+      const problem = barProblem(bar);
+      if (!isBucketAligned(bar.time, '1m') || problem) {
+        throw new AppError(
+          'INVALID_ARGUMENT',
+          `candle at ${new Date(bar.time).toISOString()} ${problem ?? 'is not on a minute boundary'}`,
+        );
+      }
+    }
+    if (bars.length === 0) return { written: 0, skipped: 0 };
+    const written = await this.sequelize.transaction(async (transaction) => {
+      await this.#lockSeries([symbol], transaction);
+      let count = 0;
+      for (const part of chunks(bars, MAX_ROWS_PER_STATEMENT)) {
+        const rows = await this.sequelize.query(UPSERT_CANDLES_SQL, {
+          bind: [
+            symbol,
+            part.map((b) => b.time),
+            part.map((b) => b.open),
+            part.map((b) => b.high),
+            part.map((b) => b.low),
+            part.map((b) => b.close),
+            part.map((b) => b.volume),
+            source,
+          ],
+          type: QueryTypes.SELECT,
+          transaction,
+        });
+        count += rows.length;
+      }
+      return count;
+    });
+    return { written, skipped: bars.length - written };
+  }
+
+  /**
+   * Brings TimescaleDB's continuous aggregates up to date over the closed buckets of [from, to)
+   * after writes into them (late trades, imported candles). Buckets still open by the clock are
+   * never materialized: real-time aggregation keeps showing them as trades arrive, which a
+   * materialized bucket would not until its next refresh. A no-op on plain PostgreSQL, whose
+   * views always read the base table.
+   */
+  async refreshAggregates(from: EpochMs, to: EpochMs): Promise<void> {
+    if ((await this.backend()) !== 'timescaledb') return;
+    const now = this.#clock.now();
+    for (const interval of AGGREGATES) {
+      const start = floorBucket(from, interval);
+      const end = Math.min(
+        ceilBucket(Math.max(to, from + 1), interval),
+        floorBucket(now, interval),
+      );
+      if (end <= start) continue;
+      // CALL cannot run in a transaction block; these are literals we built, not user input.
+      await this.sequelize.query(
+        `CALL refresh_continuous_aggregate('${RELATION[interval]}', '${new Date(start).toISOString()}', '${new Date(end).toISOString()}')`,
+      );
+    }
+  }
+
+  /** Bars of `symbol` whose open time is in [from, to), ascending. */
+  async readBars(
+    symbol: MarketSymbol,
+    interval: Interval,
+    from: EpochMs,
+    to: EpochMs,
+  ): Promise<Bar[]> {
+    const finer = ROLLED_UP[interval];
+    if (finer) {
+      const bars = await this.readBars(
+        symbol,
+        finer,
+        ceilBucket(from, interval),
+        ceilBucket(to, interval),
+      );
+      return rollupBars(bars, finer, interval);
+    }
+    if (to <= from) return [];
+    const backend = await this.backend();
+    let sql: string;
+    if (interval === '1m' || backend === 'timescaledb') {
+      sql = `SELECT ${MS('bucket')} AS bucket, open, high, low, close, volume FROM ${RELATION[interval]}
+             WHERE symbol = $1 AND bucket >= ${FROM_MS('$2::bigint')} AND bucket < ${FROM_MS('$3::bigint')}
+             ORDER BY bucket`;
+    } else {
+      // Plain PostgreSQL: aggregate the base rows of whole buckets in range, on the primary key.
+      const width = PG_INTERVAL[interval];
+      sql = `SELECT ${MS(`date_bin(INTERVAL '${width}', bucket, TIMESTAMPTZ 'epoch')`)} AS bucket,
+               (array_agg(open ORDER BY bucket))[1] AS open, max(high) AS high, min(low) AS low,
+               (array_agg(close ORDER BY bucket DESC))[1] AS close, sum(volume) AS volume
+             FROM bars_1m
+             WHERE symbol = $1 AND bucket >= ${FROM_MS('$2::bigint')} AND bucket < ${FROM_MS('$3::bigint')}
+             GROUP BY 1 ORDER BY 1`;
+    }
+    const rows = await this.sequelize.query<BarRow>(sql, {
+      bind: [symbol, ceilBucket(from, interval), ceilBucket(to, interval)],
+      type: QueryTypes.SELECT,
+    });
+    return rows.map(toBar);
+  }
+
+  /** The last `count` bars of `symbol` that open before `before` (default: all), ascending. */
+  async lastBars(
+    symbol: MarketSymbol,
+    interval: Interval,
+    count: number,
+    before: EpochMs = MAX_STORED_TS_MS,
+  ): Promise<Bar[]> {
+    if (count <= 0) return [];
+    const first = await this.firstBucket(symbol);
+    const newest = await this.lastBucket(symbol);
+    if (first === undefined || newest === undefined) return [];
+    const end = Math.min(before, newest + INTERVAL_MS[interval]);
+    // Widen the window until it holds `count` bars or reaches the start of the data: gaps make
+    // the number of bars in a window unknowable up front.
+    let span = count * INTERVAL_MS[interval];
+    for (;;) {
+      const from = Math.max(first - INTERVAL_MS[interval], end - span);
+      const bars = await this.readBars(symbol, interval, from, end);
+      if (bars.length >= count || from <= first - INTERVAL_MS[interval]) return bars.slice(-count);
+      span *= 4;
+    }
+  }
+
+  async firstBucket(symbol: MarketSymbol): Promise<EpochMs | undefined> {
+    const rows = await this.sequelize.query<{ bucket: number | null }>(
+      `SELECT ${MS('min(bucket)')} AS bucket FROM bars_1m WHERE symbol = $1`,
+      { bind: [symbol], type: QueryTypes.SELECT },
+    );
+    return rows[0]?.bucket ?? undefined;
+  }
+
+  async lastBucket(symbol: MarketSymbol): Promise<EpochMs | undefined> {
+    return (await this.lastBuckets()).get(symbol);
+  }
+
+  /** The newest 1-minute bucket of every symbol. */
+  async lastBuckets(): Promise<Map<MarketSymbol, EpochMs>> {
+    const rows = (await this.models.Bar1mRow.findAll({
+      attributes: ['symbol', [this.sequelize.fn('max', this.sequelize.col('bucket')), 'bucket']],
+      group: ['symbol'],
+      raw: true,
+    })) as unknown as { symbol: MarketSymbol; bucket: Date }[];
+    return new Map(rows.map((r) => [r.symbol, new Date(r.bucket).getTime()]));
+  }
+
+  /** The stretches of consecutive minutes that have a bar, for finding what to backfill. */
+  async coveredRanges(symbol: MarketSymbol, from?: EpochMs, to?: EpochMs): Promise<CoveredRange[]> {
+    const rows = await this.sequelize.query<{ from: number; to: number }>(
+      `SELECT ${MS('min(bucket)')} AS "from", ${MS("max(bucket) + INTERVAL '1 minute'")} AS "to"
+       FROM (
+         SELECT bucket, bucket - (row_number() OVER (ORDER BY bucket)) * INTERVAL '1 minute' AS island
+         FROM bars_1m
+         WHERE symbol = $1 AND bucket >= ${FROM_MS('$2::bigint')} AND bucket < ${FROM_MS('$3::bigint')}
+       ) runs
+       GROUP BY island ORDER BY 1`,
+      { bind: [symbol, from ?? 0, to ?? MAX_STORED_TS_MS], type: QueryTypes.SELECT },
+    );
+    return rows;
+  }
+}
