@@ -172,9 +172,19 @@ describe.each(CASES)('storage on $kind', ({ kind, expected, poolMax, skip }) => 
 
   it.skipIf(skip)('changes nothing when the same trades are written again', async () => {
     const before = await repo.readBars(BTC, '1h', START, START + 2 * DAY);
+    const minutesBefore = await repo.readBars(BTC, '1m', START - DAY, START + 3 * DAY);
     const again = await repo.insertTrades(ticks.slice(0, 1_000));
     expect(again).toEqual({ inserted: 0, touched: [] });
     expect(await repo.readBars(BTC, '1h', START, START + 2 * DAY)).toEqual(before);
+    // Rebuilding the minutes in bulk from the stored trades lands on the same bars.
+    await repo.rebuildMinutes(BTC, START - DAY, START + 3 * DAY);
+    await repo.refreshAggregates(START - DAY, START + 3 * DAY);
+    expect(await repo.readBars(BTC, '1m', START - DAY, START + 3 * DAY)).toEqual(minutesBefore);
+    expectSameBars(
+      before,
+      await repo.readBars(BTC, '1h', START, START + 2 * DAY),
+      '1h after rebuild',
+    );
   });
 
   it.skipIf(skip)('folds late trades into closed, materialized buckets', async () => {

@@ -75,23 +75,48 @@ SELECT symbol, ${MS("date_bin(INTERVAL '1 minute', ts, TIMESTAMPTZ 'epoch')")} A
 FROM inserted GROUP BY 1, 2`;
 
 /**
- * Rebuilds the touched minutes from every stored trade in them, so a late or re-sent trade gives
- * the same bar as if all had arrived in order. Open and close follow (ts, trade_id) in code-unit
- * order (COLLATE "C"), the order the core aggregator uses.
+ * One minute's bar from its trades: open and close by (ts, trade_id) in code-unit order, and the
+ * volume summed in that order too, so a rebuild by any plan gives the same bits.
  */
-const RECOMPUTE_MINUTES_SQL = `
+const MINUTE_AGGREGATES = `
+  (array_agg(t.price ORDER BY t.ts, t.trade_id COLLATE "C"))[1] AS open,
+  max(t.price) AS high, min(t.price) AS low,
+  (array_agg(t.price ORDER BY t.ts DESC, t.trade_id COLLATE "C" DESC))[1] AS close,
+  sum(t.size ORDER BY t.ts, t.trade_id COLLATE "C") AS volume, count(*)::int AS trades`;
+
+const UPSERT_MINUTE = `
 INSERT INTO bars_1m (symbol, bucket, open, high, low, close, volume, trades, origin, source, updated_at)
-SELECT t.symbol, k.bucket,
-       (array_agg(t.price ORDER BY t.ts, t.trade_id COLLATE "C"))[1],
-       max(t.price), min(t.price),
-       (array_agg(t.price ORDER BY t.ts DESC, t.trade_id COLLATE "C" DESC))[1],
-       sum(t.size), count(*)::int, 'ticks', NULL, now()
-FROM (SELECT symbol, ${FROM_MS('ms')} AS bucket FROM unnest($1::text[], $2::bigint[]) AS u(symbol, ms)) AS k
-JOIN ticks t ON t.symbol = k.symbol AND t.ts >= k.bucket AND t.ts < k.bucket + INTERVAL '1 minute'
-GROUP BY t.symbol, k.bucket
+SELECT symbol, bucket, open, high, low, close, volume, trades, 'ticks', NULL, now() FROM minutes
 ON CONFLICT (symbol, bucket) DO UPDATE SET
   open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
   volume = EXCLUDED.volume, trades = EXCLUDED.trades, origin = 'ticks', source = NULL, updated_at = now()`;
+
+/**
+ * Rebuilds the touched minutes from every stored trade in them, so a late or re-sent trade gives
+ * the same bar as if all had arrived in order. LATERAL keeps it to one primary-key range scan per
+ * minute; a plain join lets the planner hash-join the whole table (measured: 160 ms for 167
+ * minutes, growing with the table, against a few ms).
+ */
+const RECOMPUTE_MINUTES_SQL = `
+WITH minutes AS (
+  SELECT k.symbol, k.bucket, m.*
+  FROM (SELECT symbol, ${FROM_MS('ms')} AS bucket FROM unnest($1::text[], $2::bigint[]) AS u(symbol, ms)) AS k
+  CROSS JOIN LATERAL (
+    SELECT ${MINUTE_AGGREGATES}
+    FROM ticks t
+    WHERE t.symbol = k.symbol AND t.ts >= k.bucket AND t.ts < k.bucket + INTERVAL '1 minute'
+  ) AS m
+  WHERE m.trades > 0
+)${UPSERT_MINUTE}`;
+
+/** The same rebuild, set-based over a whole range: after a bulk load of trades. */
+const REBUILD_RANGE_SQL = `
+WITH minutes AS (
+  SELECT t.symbol, date_bin(INTERVAL '1 minute', t.ts, TIMESTAMPTZ 'epoch') AS bucket, ${MINUTE_AGGREGATES}
+  FROM ticks t
+  WHERE t.symbol = $1 AND t.ts >= ${FROM_MS('$2::bigint')} AND t.ts < ${FROM_MS('$3::bigint')}
+  GROUP BY 1, 2
+)${UPSERT_MINUTE}`;
 
 /** Candles fill minutes without trades and never replace a tick-derived minute. */
 const UPSERT_CANDLES_SQL = `
@@ -263,6 +288,17 @@ export class Repository {
       durationMs: Date.now() - started,
     });
     return { inserted, touched: result };
+  }
+
+  /**
+   * Rebuilds every minute of [from, to) for `symbol` from the stored trades, in one statement:
+   * for trades loaded in bulk (COPY, a restore) rather than through insertTrades.
+   */
+  async rebuildMinutes(symbol: MarketSymbol, from: EpochMs, to: EpochMs): Promise<void> {
+    await this.sequelize.transaction(async (transaction) => {
+      await this.#lockSeries([symbol], transaction);
+      await this.sequelize.query(REBUILD_RANGE_SQL, { bind: [symbol, from, to], transaction });
+    });
   }
 
   /**
