@@ -15,7 +15,7 @@ import { createTestSchema, needServices } from '@candlestream/testkit';
 import { QueryTypes } from 'sequelize';
 import { afterAll, bench, describe } from 'vitest';
 import { migrate } from './migrate.js';
-import { MAX_ROWS_PER_STATEMENT, Repository } from './repository.js';
+import { MAX_ROWS_PER_STATEMENT, Repository, tickColumns } from './repository.js';
 
 const YEAR_START = Date.UTC(2024, 0, 1);
 const YEAR_MS = 366 * 86_400_000;
@@ -113,17 +113,7 @@ for (const backend of backends) {
        SELECT s, TIMESTAMPTZ 'epoch' + ms * INTERVAL '1 millisecond', id, p, z, sd, src
        FROM unnest($1::text[], $2::bigint[], $3::text[], $4::float8[], $5::float8[], $6::text[], $7::text[]) AS u(s, ms, id, p, z, sd, src)
        ON CONFLICT DO NOTHING`,
-      {
-        bind: [
-          ticks.map((t) => t.symbol),
-          ticks.map((t) => t.ts),
-          ticks.map((t) => t.id),
-          ticks.map((t) => t.price),
-          ticks.map((t) => t.size),
-          ticks.map((t) => t.side),
-          ticks.map((t) => t.source),
-        ],
-      },
+      { bind: tickColumns(ticks) },
     );
   };
   const loadStarted = performance.now();

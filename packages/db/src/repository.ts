@@ -46,6 +46,19 @@ const PG_INTERVAL: Record<Interval, string> = {
  */
 export const MAX_ROWS_PER_STATEMENT = 400;
 
+/** Column arrays for the `unnest($1..$7)` of a trades INSERT, in `ticks` column order. */
+export function tickColumns(ticks: readonly Tick[]): unknown[][] {
+  return [
+    ticks.map((t) => t.symbol),
+    ticks.map((t) => t.ts),
+    ticks.map((t) => t.id),
+    ticks.map((t) => t.price),
+    ticks.map((t) => t.size),
+    ticks.map((t) => t.side),
+    ticks.map((t) => t.source),
+  ];
+}
+
 function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
@@ -252,15 +265,7 @@ export class Repository {
       const perMinute = new Map<string, TouchedMinute>();
       for (const part of chunks(ticks, MAX_ROWS_PER_STATEMENT)) {
         const rows = await this.sequelize.query<TouchedMinute>(INSERT_TICKS_SQL, {
-          bind: [
-            part.map((t) => t.symbol),
-            part.map((t) => t.ts),
-            part.map((t) => t.id),
-            part.map((t) => t.price),
-            part.map((t) => t.size),
-            part.map((t) => t.side),
-            part.map((t) => t.source),
-          ],
+          bind: tickColumns(part),
           type: QueryTypes.SELECT,
           transaction,
         });

@@ -68,15 +68,8 @@ export interface CoordinatorOptions {
   initialRebalanceDelayMs: number;
 }
 
-interface Member {
-  memberId: string;
-  groupInstanceId: string | null;
-  clientId: string;
-  clientHost: string;
-  sessionTimeoutMs: number;
-  rebalanceTimeoutMs: number;
-  protocolType: string;
-  protocols: GroupProtocol[];
+/** A member is what it joined with, plus the coordinator's bookkeeping. */
+interface Member extends Omit<JoinRequest, 'groupId'> {
   assignment: Buffer;
   awaitingJoin: ((result: JoinResult) => void) | null;
   awaitingSync: ((result: SyncResult) => void) | null;
