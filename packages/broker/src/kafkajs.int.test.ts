@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import kafkajs from 'kafkajs';
 import { startBroker, type RunningBroker } from './index.js';
-import { kafkaClient, randomName, waitFor } from './testing.js';
+import { collectMessages, kafkaClient, randomName, waitFor } from './testing.js';
 
 const { CompressionTypes } = kafkajs;
 
@@ -97,16 +97,7 @@ describe('kafkajs against the broker', () => {
     expect(gz[0]?.errorCode).toBe(0);
     await producer.disconnect();
 
-    const consumer = kafka.consumer({ groupId: randomName('g'), maxWaitTimeInMs: 100 });
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    const values: string[] = [];
-    await consumer.run({
-      eachMessage: ({ message }) => {
-        values.push(String(message.value));
-        return Promise.resolve();
-      },
-    });
+    const { consumer, items: values } = await collectMessages(kafka, topic);
     await waitFor(() => values.length >= 22, 'acks=0 and gzip messages');
     await consumer.disconnect();
     expect(values.slice(0, 2)).toEqual(['fire-and-forget-1', 'fire-and-forget-2']);
@@ -147,16 +138,7 @@ describe('kafkajs against the broker', () => {
     expect(offsets[0]).toMatchObject({ partition: 0, offset: '10', low: '0', high: '10' });
     await admin.disconnect();
 
-    const consumer = kafka.consumer({ groupId: randomName('g'), maxWaitTimeInMs: 100 });
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    const values: string[] = [];
-    await consumer.run({
-      eachMessage: ({ message }) => {
-        values.push(String(message.value));
-        return Promise.resolve();
-      },
-    });
+    const { consumer, items: values } = await collectMessages(kafka, topic);
     consumer.seek({ topic, partition: 0, offset: '7' });
     await waitFor(() => values.includes('m9'), 'messages after the seek');
     await consumer.disconnect();

@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IS_CI, KCAT_BIN } from './config.js';
 import { startBroker, type RunningBroker } from './index.js';
-import { kafkaClient, randomName, waitFor } from './testing.js';
+import { collectMessages, kafkaClient, randomName, waitFor } from './testing.js';
 
 /**
  * librdkafka compatibility through Debian's `kcat` (package `kcat`). The test installs nothing:
@@ -74,18 +74,8 @@ describe.skipIf(!kcatFound)(label, () => {
     );
     expect(result.code, result.stderr).toBe(0);
 
-    const consumer = kafkaClient(broker.brokers).consumer({
-      groupId: randomName('g'),
-      maxWaitTimeInMs: 100,
-    });
-    const got: string[] = [];
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachMessage: ({ message }) => {
-        got.push(`${String(message.key)}:${String(message.value)}`);
-        return Promise.resolve();
-      },
+    const { consumer, items: got } = await collectMessages(kafkaClient(broker.brokers), topic, {
+      format: (message) => `${String(message.key)}:${String(message.value)}`,
     });
     await waitFor(() => got.length === 20, 'the 20 kcat messages');
     await consumer.disconnect();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBroker, type RunningBroker } from './index.js';
-import { kafkaClient, randomName, waitFor } from './testing.js';
+import { collectMessages, kafkaClient, randomName, waitFor } from './testing.js';
 
 const dirs: string[] = [];
 const brokers: RunningBroker[] = [];
@@ -48,15 +48,8 @@ describe('persistence with dataDir', () => {
     });
     await producer.disconnect();
 
-    const seenBefore: string[] = [];
-    const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachMessage: ({ message }) => {
-        seenBefore.push(String(message.value));
-        return Promise.resolve();
-      },
+    const { consumer: consumer, items: seenBefore } = await collectMessages(kafka, topic, {
+      groupId,
     });
     await waitFor(() => seenBefore.length === 100, 'the first 100 messages');
     await consumer.disconnect();
@@ -80,15 +73,8 @@ describe('persistence with dataDir', () => {
     });
     await producer2.disconnect();
 
-    const seenAfter: string[] = [];
-    const consumer2 = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
-    await consumer2.connect();
-    await consumer2.subscribe({ topic, fromBeginning: true });
-    await consumer2.run({
-      eachMessage: ({ message }) => {
-        seenAfter.push(String(message.value));
-        return Promise.resolve();
-      },
+    const { consumer: consumer2, items: seenAfter } = await collectMessages(kafka, topic, {
+      groupId,
     });
     await waitFor(() => seenAfter.length >= 50, 'the 50 new messages');
     await consumer2.disconnect();
@@ -138,15 +124,9 @@ describe('persistence with dataDir', () => {
     const groupId = randomName('g');
     await admin.setOffsets({ groupId, topic, partitions: [{ partition: 0, offset: '0' }] });
     await admin.disconnect();
-    const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
-    const seen: number[] = [];
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachMessage: ({ message }) => {
-        seen.push(Number(message.offset));
-        return Promise.resolve();
-      },
+    const { consumer, items: seen } = await collectMessages(kafka, topic, {
+      groupId,
+      format: (message) => Number(message.offset),
     });
     await waitFor(() => seen.includes(39), 'the last message');
     await consumer.disconnect();

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { createConnection, type Socket } from 'node:net';
 import kafkajs from 'kafkajs';
-import type { Kafka as KafkaClient, KafkaConfig } from 'kafkajs';
+import type { Consumer, Kafka as KafkaClient, KafkaConfig, KafkaMessage } from 'kafkajs';
 import { Reader } from './protocol/reader.js';
 import { Writer } from './protocol/writer.js';
 
@@ -24,6 +24,32 @@ export function kafkaClient(brokers: string, overrides: Partial<KafkaConfig> = {
     retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 2000 },
     ...overrides,
   });
+}
+
+/**
+ * Starts a consumer on `topic` from the beginning that pushes `format(message)` (default: the value
+ * as text) onto `items` in arrival order. The caller waits on `items` and disconnects `consumer`.
+ */
+export async function collectMessages<T = string>(
+  kafka: KafkaClient,
+  topic: string,
+  options: { groupId?: string; format?: (message: KafkaMessage) => T } = {},
+): Promise<{ consumer: Consumer; items: T[] }> {
+  const format = options.format ?? ((m: KafkaMessage) => String(m.value) as T);
+  const consumer = kafka.consumer({
+    groupId: options.groupId ?? randomName('g'),
+    maxWaitTimeInMs: 100,
+  });
+  const items: T[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    eachMessage: ({ message }) => {
+      items.push(format(message));
+      return Promise.resolve();
+    },
+  });
+  return { consumer, items };
 }
 
 /** Polls `condition` until it holds; fails with `what` after `timeoutMs`. */
