@@ -28,37 +28,47 @@ function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-/** Creates an empty database for one test (or file) on the server behind `adminUrl`. */
-export async function createTestDatabase(adminUrl: string, label = 'test'): Promise<TestDatabase> {
-  const name = `cs_${label
+/** `cs_<label>_<random>`: a lower-case SQL identifier unique to one test. */
+function isolatedName(label: string): string {
+  const clean = label
     .toLowerCase()
     .replace(/[^a-z0-9_]/g, '_')
-    .slice(0, 30)}_${randomSuffix()}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
+    .slice(0, 30);
+  return `cs_${clean}_${randomSuffix()}`;
+}
+
+/** Runs one statement on its own short-lived connection. */
+async function runSql(url: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
   try {
-    await admin.query(`CREATE DATABASE ${quoteIdent(name)}`);
+    await client.query(sql);
   } finally {
-    await admin.end();
+    await client.end();
   }
+}
+
+/** Wraps `fn` so that only its first call runs: idempotent cleanups. */
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let called = false;
+  return async () => {
+    if (called) return;
+    called = true;
+    await fn();
+  };
+}
+
+/** Creates an empty database for one test (or file) on the server behind `adminUrl`. */
+export async function createTestDatabase(adminUrl: string, label = 'test'): Promise<TestDatabase> {
+  const name = isolatedName(label);
+  await runSql(adminUrl, `CREATE DATABASE ${quoteIdent(name)}`);
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
-  let dropped = false;
   return {
     name,
     url: url.toString(),
-    async drop() {
-      if (dropped) return;
-      dropped = true;
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      try {
-        // WITH (FORCE) (PostgreSQL 13+) ends sessions a failed test left open.
-        await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
-      } finally {
-        await client.end();
-      }
-    },
+    // WITH (FORCE) (PostgreSQL 13+) ends sessions a failed test left open.
+    drop: once(() => runSql(adminUrl, `DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`)),
   };
 }
 
@@ -74,28 +84,11 @@ export interface TestSchema {
  * each test a database (PGlite serves one session), a schema is the unit of isolation.
  */
 export async function createTestSchema(url: string, label = 'test'): Promise<TestSchema> {
-  const schema = `cs_${label
-    .toLowerCase()
-    .replace(/[^a-z0-9_]/g, '_')
-    .slice(0, 30)}_${randomSuffix()}`;
-  const run = async (sql: string): Promise<void> => {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
-  await run(`CREATE SCHEMA ${quoteIdent(schema)}`);
-  let dropped = false;
+  const schema = isolatedName(label);
+  await runSql(url, `CREATE SCHEMA ${quoteIdent(schema)}`);
   return {
     schema,
-    async drop() {
-      if (dropped) return;
-      dropped = true;
-      await run(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
-    },
+    drop: once(() => runSql(url, `DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`)),
   };
 }
 
@@ -127,13 +120,10 @@ export async function createTestRedis(url: string, label = 'test'): Promise<Test
   const prefix = `cs:test:${label}:${randomSuffix()}:`;
   const client = new Redis(url, { keyPrefix: prefix, lazyConnect: true, maxRetriesPerRequest: 2 });
   await client.connect();
-  let closed = false;
   return {
     prefix,
     client,
-    async close() {
-      if (closed) return;
-      closed = true;
+    close: once(async () => {
       // SCAN results carry full key names, so clean up through an unprefixed client.
       const raw = new Redis(url, { lazyConnect: true });
       try {
@@ -143,6 +133,6 @@ export async function createTestRedis(url: string, label = 'test'): Promise<Test
         raw.disconnect();
         client.disconnect();
       }
-    },
+    }),
   };
 }
