@@ -423,31 +423,31 @@ export class Repository {
     before: EpochMs = MAX_STORED_TS_MS,
   ): Promise<Bar[]> {
     if (count <= 0) return [];
-    const first = await this.firstBucket(symbol);
-    const newest = await this.lastBucket(symbol);
-    if (first === undefined || newest === undefined) return [];
-    const end = Math.min(before, newest + INTERVAL_MS[interval]);
+    const extent = await this.bucketExtent(symbol);
+    if (!extent) return [];
+    const width = INTERVAL_MS[interval];
+    const end = Math.min(before, extent.last + width);
     // Widen the window until it holds `count` bars or reaches the start of the data: gaps make
     // the number of bars in a window unknowable up front.
-    let span = count * INTERVAL_MS[interval];
+    let span = count * width;
     for (;;) {
-      const from = Math.max(first - INTERVAL_MS[interval], end - span);
+      const from = Math.max(extent.first - width, end - span);
       const bars = await this.readBars(symbol, interval, from, end);
-      if (bars.length >= count || from <= first - INTERVAL_MS[interval]) return bars.slice(-count);
+      if (bars.length >= count || from <= extent.first - width) return bars.slice(-count);
       span *= 4;
     }
   }
 
-  async firstBucket(symbol: MarketSymbol): Promise<EpochMs | undefined> {
-    const rows = await this.sequelize.query<{ bucket: number | null }>(
-      `SELECT ${MS('min(bucket)')} AS bucket FROM bars_1m WHERE symbol = $1`,
+  /** The oldest and newest 1-minute buckets of `symbol`, in one index lookup each. */
+  async bucketExtent(symbol: MarketSymbol): Promise<{ first: EpochMs; last: EpochMs } | undefined> {
+    const rows = await this.sequelize.query<{ first: number | null; last: number | null }>(
+      `SELECT ${MS('min(bucket)')} AS first, ${MS('max(bucket)')} AS last FROM bars_1m WHERE symbol = $1`,
       { bind: [symbol], type: QueryTypes.SELECT },
     );
-    return rows[0]?.bucket ?? undefined;
-  }
-
-  async lastBucket(symbol: MarketSymbol): Promise<EpochMs | undefined> {
-    return (await this.lastBuckets()).get(symbol);
+    const row = rows[0];
+    return row?.first != null && row.last != null
+      ? { first: row.first, last: row.last }
+      : undefined;
   }
 
   /** The newest 1-minute bucket of every symbol. */
