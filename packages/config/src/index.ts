@@ -144,9 +144,11 @@ export function loadConfig<S extends Record<string, EnvVar<unknown>>>(
   const keys: (keyof S & string)[] = Object.keys(spec);
   const shape: Record<string, Joi.Schema> = {};
   const input: Record<string, string> = {};
+  const secrets = new Set<string>();
   for (const key of keys) {
     const v = spec[key]!;
     shape[v.name] = v.schema;
+    if (v.secret) secrets.add(v.name);
     const raw = env[v.name]?.trim();
     if (raw !== undefined && raw !== '') input[v.name] = raw;
     else if (v.fallback !== undefined) input[v.name] = v.fallback;
@@ -163,9 +165,10 @@ export function loadConfig<S extends Record<string, EnvVar<unknown>>>(
       const name = String(detail.path[0] ?? detail.context?.label ?? '');
       if (reported.has(name)) continue; // one line per variable
       reported.add(name);
-      const v = keys.map((k) => spec[k]!).find((s) => s.name === name);
       const got =
-        v && !v.secret && input[name] !== undefined ? ` (got ${JSON.stringify(input[name])})` : '';
+        !secrets.has(name) && input[name] !== undefined
+          ? ` (got ${JSON.stringify(input[name])})`
+          : '';
       problems.push(`${detail.message}${got}`);
     }
     throw configError(problems);
