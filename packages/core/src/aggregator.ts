@@ -132,6 +132,26 @@ export class BarAggregator {
     return events;
   }
 
+  /**
+   * `advance` for one symbol only: a consumer replaying history for one symbol must not have its
+   * bars closed by another symbol's live clock. Does not affect symbols seen later.
+   */
+  advanceSymbol(symbol: MarketSymbol, nowMs: EpochMs): BarUpdate[] {
+    const events: BarUpdate[] = [];
+    this.#closeBefore(symbol, this.#state(symbol), this.#closeLine(nowMs), events);
+    return events;
+  }
+
+  /** Every bucket of `symbol` that opens before this time is closed (its trades are late). */
+  closedBefore(symbol: MarketSymbol): EpochMs {
+    return this.#symbols.get(symbol)?.closedBefore ?? Number.NEGATIVE_INFINITY;
+  }
+
+  /** The newest trade time seen for `symbol` (event time). */
+  watermark(symbol: MarketSymbol): EpochMs {
+    return this.#symbols.get(symbol)?.watermark ?? Number.NEGATIVE_INFINITY;
+  }
+
   /** Closes every open bar (end of a batch or of a stream). */
   flush(): BarUpdate[] {
     const events: BarUpdate[] = [];

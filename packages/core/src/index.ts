@@ -9,3 +9,5 @@ export * from './exact-sum.js';
 export * from './aggregator.js';
 export * from './rollup.js';
 export * from './series.js';
+export * from './backoff.js';
+export * from './live-candles.js';

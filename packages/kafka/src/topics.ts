@@ -1,0 +1,35 @@
+/** A topic the platform creates itself (the contract: nothing depends on broker auto-creation). */
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  /** 1 for the embedded broker and a single-node Redpanda; raise it on a cluster. */
+  replicationFactor?: number;
+  /** Topic configs, e.g. `retention.ms`. */
+  configs?: Record<string, string>;
+}
+
+const WEEK_MS = 7 * 24 * 60 * 60 * 1_000;
+
+/**
+ * The fixed topics. Trades are keyed by symbol, so one symbol's trades stay in one partition and
+ * in order; 6 partitions let up to 6 consumers share the load.
+ */
+export const TOPICS = {
+  ticks: { name: 'tick-data', partitions: 6 },
+  /** Refused trade messages with the reason in headers; one partition keeps them in arrival order. */
+  ticksDlq: {
+    name: 'tick-data.dlq',
+    partitions: 1,
+    configs: { 'retention.ms': String(4 * WEEK_MS) },
+  },
+  barUpdates: { name: 'bar-updates', partitions: 6, configs: { 'retention.ms': String(WEEK_MS) } },
+} as const satisfies Record<string, TopicSpec>;
+
+/** Headers a dead-letter message carries beside the original key and bytes. */
+export const DLQ_HEADERS = {
+  reason: 'dlq-reason',
+  topic: 'dlq-source-topic',
+  partition: 'dlq-source-partition',
+  offset: 'dlq-source-offset',
+  failedAt: 'dlq-failed-at',
+} as const;
