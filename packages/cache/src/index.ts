@@ -1,0 +1,2 @@
+export * from './live-bars.js';
+export * from './redis.js';

@@ -1,0 +1,81 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { AppError } from '@candlestream/core';
+import type { Logger } from '@candlestream/logger';
+import type { Metrics } from './metrics.js';
+
+export type HealthStatus = 'ok' | 'degraded' | 'down';
+
+/** The contract's `/health` body. */
+export interface HealthReport {
+  status: HealthStatus;
+  service: string;
+  /** The actor's current state, e.g. `running.streaming`. */
+  state: string;
+  checks: Record<string, unknown>;
+}
+
+export interface OpsServerOptions {
+  port: number;
+  host?: string;
+  /** Which variable set the port, for the "already in use" message. */
+  portVariable?: string;
+  logger: Logger;
+  metrics: Metrics;
+  health: () => HealthReport;
+}
+
+export interface OpsServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+/**
+ * `/health` and `/metrics` for a service without an API of its own (producer, consumers).
+ * `down` answers 503 so an orchestrator's probe fails; `degraded` still answers 200.
+ */
+export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      send(res, 405, 'application/json', JSON.stringify({ error: 'only GET is served here' }));
+    } else if (path === '/health') {
+      const report = options.health();
+      send(res, report.status === 'down' ? 503 : 200, 'application/json', JSON.stringify(report));
+    } else if (path === '/metrics') {
+      send(res, 200, 'text/plain; version=0.0.4', options.metrics.render());
+    } else {
+      send(res, 404, 'application/json', JSON.stringify({ error: `no route ${path}` }));
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      const variable = options.portVariable ?? 'the port setting';
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new AppError(
+              'INVALID_CONFIG',
+              `port ${options.port} is already in use; set ${variable} to a free port`,
+            )
+          : err,
+      );
+    });
+    server.listen(options.port, options.host ?? '0.0.0.0', resolve);
+  });
+  const port = (server.address() as AddressInfo).port;
+  options.logger.info('ops endpoints listening', { port, paths: ['/health', '/metrics'] });
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    close: () =>
+      (closing ??= new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      })),
+  };
+}

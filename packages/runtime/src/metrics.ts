@@ -1,0 +1,115 @@
+/** Prometheus text exposition (format 0.0.4), enough for counters, gauges and histograms. */
+export type Labels = Readonly<Record<string, string>>;
+
+function labelText(labels: Labels | undefined): string {
+  if (!labels) return '';
+  const parts = Object.entries(labels).map(
+    ([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`,
+  );
+  return parts.length > 0 ? `{${parts.join(',')}}` : '';
+}
+
+interface Metric {
+  render(): string[];
+}
+
+abstract class Series implements Metric {
+  protected readonly values = new Map<string, number>();
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: 'counter' | 'gauge',
+  ) {}
+
+  get(labels?: Labels): number {
+    return this.values.get(labelText(labels)) ?? 0;
+  }
+
+  render(): string[] {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`];
+    if (this.values.size === 0) lines.push(`${this.name} 0`);
+    for (const [labels, value] of this.values) lines.push(`${this.name}${labels} ${value}`);
+    return lines;
+  }
+}
+
+export class Counter extends Series {
+  inc(by = 1, labels?: Labels): void {
+    const key = labelText(labels);
+    this.values.set(key, (this.values.get(key) ?? 0) + by);
+  }
+}
+
+export class Gauge extends Series {
+  set(value: number, labels?: Labels): void {
+    this.values.set(labelText(labels), value);
+  }
+}
+
+export class Histogram implements Metric {
+  readonly #counts: number[];
+  #sum = 0;
+  #count = 0;
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly buckets: readonly number[],
+  ) {
+    this.#counts = buckets.map(() => 0);
+  }
+
+  observe(value: number): void {
+    this.#sum += value;
+    this.#count += 1;
+    for (let i = 0; i < this.buckets.length; i++)
+      if (value <= this.buckets[i]!) this.#counts[i]! += 1;
+  }
+
+  get count(): number {
+    return this.#count;
+  }
+
+  render(): string[] {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
+    this.buckets.forEach((le, i) =>
+      lines.push(`${this.name}_bucket{le="${le}"} ${this.#counts[i]}`),
+    );
+    lines.push(`${this.name}_bucket{le="+Inf"} ${this.#count}`);
+    lines.push(`${this.name}_sum ${this.#sum}`, `${this.name}_count ${this.#count}`);
+    return lines;
+  }
+}
+
+/** Latency buckets in seconds, 1 ms to 10 s. */
+export const LATENCY_BUCKETS_S = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** One registry per service; names get the `candlestream_` prefix and the service label. */
+export class Metrics {
+  readonly #metrics: Metric[] = [];
+  readonly #prefix: string;
+
+  constructor(service: string) {
+    this.#prefix = `candlestream_${service.replace(/[^a-zA-Z0-9_]/g, '_')}_`;
+  }
+
+  counter(name: string, help: string): Counter {
+    return this.#add(new Counter(this.#prefix + name, help, 'counter'));
+  }
+
+  gauge(name: string, help: string): Gauge {
+    return this.#add(new Gauge(this.#prefix + name, help, 'gauge'));
+  }
+
+  histogram(name: string, help: string, buckets: readonly number[] = LATENCY_BUCKETS_S): Histogram {
+    return this.#add(new Histogram(this.#prefix + name, help, buckets));
+  }
+
+  render(): string {
+    return this.#metrics.flatMap((m) => m.render()).join('\n') + '\n';
+  }
+
+  #add<M extends Metric>(metric: M): M {
+    this.#metrics.push(metric);
+    return metric;
+  }
+}
