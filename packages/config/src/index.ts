@@ -80,6 +80,14 @@ function url(schemes: string[]): Joi.StringSchema {
     });
 }
 
+function portSchema(): Joi.NumberSchema {
+  return Joi.number().integer().port().messages({
+    'number.base': '{{#label}} must be a port number',
+    'number.port': '{{#label}} must be a port number (0-65535)',
+    'number.integer': '{{#label}} must be a port number',
+  });
+}
+
 /** The contract's environment variables, each with its rule. Defaults are the embedded ones. */
 export const vars = {
   kafkaBrokers: (fallback = '127.0.0.1:9092') =>
@@ -92,16 +100,9 @@ export const vars = {
     envVar<MarketSymbol[]>('SYMBOLS', Joi.string().custom(custom(parseSymbolList)), { fallback }),
   cryptocompareApiKey: () =>
     envVar<string | undefined>('CRYPTOCOMPARE_API_KEY', Joi.string().min(8), { secret: true }),
-  port: (fallback = 3000) =>
-    envVar<number>(
-      'PORT',
-      Joi.number().integer().port().messages({
-        'number.base': '{{#label}} must be a port number',
-        'number.port': '{{#label}} must be a port number (0-65535)',
-        'number.integer': '{{#label}} must be a port number',
-      }),
-      { fallback },
-    ),
+  port: (fallback = 3000) => envVar<number>('PORT', portSchema(), { fallback }),
+  /** The /health and /metrics port of a service without an API of its own; 0 picks a free one. */
+  healthPort: (fallback: number) => envVar<number>('HEALTH_PORT', portSchema(), { fallback }),
   authMode: () =>
     envVar<'off' | 'jwt'>('AUTH_MODE', Joi.string().valid('off', 'jwt'), { fallback: 'off' }),
   jwtSecret: () =>

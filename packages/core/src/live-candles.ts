@@ -221,3 +221,21 @@ export class LiveCandles {
     return { v: 1, symbol, interval, bar: { ...ohlc, volume: volume.value() }, final: true };
   }
 }
+
+/**
+ * Thins a run of updates for publishing: every final stays, a forming update stays only if no
+ * later update of the same bar follows. Order is kept, so per series nothing goes back in time.
+ */
+export function coalesceUpdates(events: readonly BarUpdate[]): BarUpdate[] {
+  const kept: (BarUpdate | undefined)[] = [];
+  const formingAt = new Map<string, number>();
+  for (const event of events) {
+    const key = `${event.symbol} ${event.interval} ${event.bar.time}`;
+    const previous = formingAt.get(key);
+    if (previous !== undefined) kept[previous] = undefined;
+    formingAt.delete(key);
+    if (!event.final) formingAt.set(key, kept.length);
+    kept.push(event);
+  }
+  return kept.filter((e): e is BarUpdate => e !== undefined);
+}

@@ -3,7 +3,7 @@ import { aggregateTicks } from './aggregator.js';
 import type { Bar, BarUpdate } from './bars.js';
 import type { Interval } from './intervals.js';
 import { INTERVALS, floorBucket } from './intervals.js';
-import { LiveCandles } from './live-candles.js';
+import { coalesceUpdates, LiveCandles } from './live-candles.js';
 import { diffBars } from './series.js';
 import type { MarketSymbol } from './symbols.js';
 import { makeTick, randomTicks, seededRandom } from './testing.js';
@@ -175,5 +175,29 @@ describe('LiveCandles', () => {
       close: 4,
       volume: 6,
     });
+  });
+});
+
+describe('coalesceUpdates', () => {
+  it('keeps finals and the last forming update of each bar, in order', () => {
+    const live = new LiveCandles();
+    const events: BarUpdate[] = [];
+    for (let i = 0; i < 300; i++) {
+      events.push(
+        ...live.add(makeTick({ symbol: BTC, ts: T0 + i * 1_000, price: 10 + (i % 7), id: `c${i}` }))
+          .events,
+      );
+    }
+    const thin = coalesceUpdates(events);
+    expect(thin.length).toBeLessThan(events.length / 10);
+    // A listener applying the thin run ends where one applying every update ends.
+    expect(latest(thin)).toEqual(latest(events));
+    expect(thin.filter((e) => e.final)).toEqual(events.filter((e) => e.final));
+    // Per series, bar times never go back.
+    const lastTime = new Map<string, number>();
+    for (const e of thin) {
+      expect(e.bar.time).toBeGreaterThanOrEqual(lastTime.get(e.interval) ?? 0);
+      lastTime.set(e.interval, e.bar.time);
+    }
   });
 });

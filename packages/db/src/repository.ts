@@ -460,6 +460,51 @@ export class Repository {
     return new Map(rows.map((r) => [r.symbol, new Date(r.bucket).getTime()]));
   }
 
+  /**
+   * The newest stored trade time of every symbol whose newest minute is at or after `since`: the
+   * symbols a restarting live consumer has forming candles for.
+   */
+  async latestTradeTimes(since: EpochMs): Promise<Map<MarketSymbol, EpochMs>> {
+    const out = new Map<MarketSymbol, EpochMs>();
+    for (const [symbol, bucket] of await this.lastBuckets()) {
+      if (bucket < since) continue;
+      const rows = await this.sequelize.query<{ ts: number | null }>(
+        `SELECT ${MS('max(ts)')} AS ts FROM ticks WHERE symbol = $1 AND ts >= ${FROM_MS('$2::bigint')}`,
+        { bind: [symbol, bucket], type: QueryTypes.SELECT },
+      );
+      const ts = rows[0]?.ts;
+      if (ts != null) out.set(symbol, ts);
+    }
+    return out;
+  }
+
+  /** The stored trades of `symbol` with time in [from, to), in (ts, id) order. */
+  async readTrades(symbol: MarketSymbol, from: EpochMs, to: EpochMs = MAX_STORED_TS_MS): Promise<Tick[]> {
+    const rows = await this.sequelize.query<{
+      ts: number;
+      trade_id: string;
+      price: number;
+      size: number;
+      side: Tick['side'];
+      source: Tick['source'];
+    }>(
+      `SELECT ${MS('ts')} AS ts, trade_id, price, size, side, source FROM ticks
+       WHERE symbol = $1 AND ts >= ${FROM_MS('$2::bigint')} AND ts < ${FROM_MS('$3::bigint')}
+       ORDER BY ts, trade_id COLLATE "C"`,
+      { bind: [symbol, from, to], type: QueryTypes.SELECT },
+    );
+    return rows.map((r) => ({
+      v: 1,
+      symbol,
+      ts: r.ts,
+      price: r.price,
+      size: r.size,
+      side: r.side,
+      id: r.trade_id,
+      source: r.source,
+    }));
+  }
+
   /** The stretches of consecutive minutes that have a bar, for finding what to backfill. */
   async coveredRanges(symbol: MarketSymbol, from?: EpochMs, to?: EpochMs): Promise<CoveredRange[]> {
     const rows = await this.sequelize.query<{ from: number; to: number }>(

@@ -15,6 +15,8 @@ export interface ConsumedBatch {
   topic: string;
   partition: number;
   messages: ConsumedMessage[];
+  /** The partition's end offset when fetched: lag = highWatermark - (last offset + 1). */
+  highWatermark?: string;
 }
 
 export interface BatchContext {

@@ -1,3 +1,4 @@
 export * from './metrics.js';
 export * from './http.js';
 export * from './lifecycle.js';
+export * from './actor.js';

@@ -53,7 +53,9 @@ export function runService(
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
     service.done?.then(
-      () => stop('done'),
+      () => {
+        if (!stopping) stop('done');
+      },
       (err: unknown) => {
         logger.error('service failed', { err });
         process.exit(1);

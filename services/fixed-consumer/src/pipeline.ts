@@ -1,0 +1,354 @@
+import type { LiveBarStore } from '@candlestream/cache';
+import type {
+  Bar,
+  BarUpdate,
+  Clock,
+  EpochMs,
+  Interval,
+  MarketSymbol,
+  Tick,
+} from '@candlestream/core';
+import {
+  AppError,
+  backoffDelayMs,
+  coalesceUpdates,
+  decodeTick,
+  floorBucket,
+  LiveCandles,
+  sleep,
+  WEEK_MS,
+  DAY_MS,
+} from '@candlestream/core';
+import type { Repository } from '@candlestream/db';
+import type {
+  BatchContext,
+  ConsumedBatch,
+  ConsumedMessage,
+  KafkaPublisher,
+  OutgoingMessage,
+} from '@candlestream/kafka';
+import { DLQ_HEADERS } from '@candlestream/kafka';
+import type { Logger } from '@candlestream/logger';
+import type { Metrics } from '@candlestream/runtime';
+
+export interface PipelineTopics {
+  ticks: string;
+  dlq: string;
+  barUpdates: string;
+}
+
+export interface PipelineOptions {
+  repository: Repository;
+  publisher: KafkaPublisher;
+  liveStore: LiveBarStore;
+  topics: PipelineTopics;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  latenessMs: number;
+  /** Reports a failing dependency (retrying) or its recovery, for the machine and /health. */
+  onHealth?: (check: string, problem: string | undefined) => void;
+}
+
+/** Header on bar-updates: newest publication time (epoch ms) of the trades the update reflects. */
+export const PUBLISHED_AT_HEADER = 'trades-published-at';
+/** A symbol whose newest trade is older than this is history being replayed: no clock closing. */
+export const LIVE_WINDOW_MS = 10 * 60_000;
+/** A restart restores symbols that traded within this window (a week bar plus a day's slack). */
+export const RESTORE_WINDOW_MS = WEEK_MS + DAY_MS;
+const RETRY_BACKOFF = { initialDelayMs: 200, maxDelayMs: 10_000, jitter: 0.3 };
+
+/** PostgreSQL SQLSTATE classes that mean "this data is refused", not "try again". */
+const DATA_ERROR_CLASSES = ['22', '23'];
+
+function sqlState(err: unknown): string | undefined {
+  const e = err as { parent?: { code?: unknown }; original?: { code?: unknown }; code?: unknown };
+  const code = e.parent?.code ?? e.original?.code ?? e.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+/** Whether the database refused the data itself (retrying the same rows cannot help). */
+export function isDataError(err: unknown): boolean {
+  const state = sqlState(err);
+  return state !== undefined && DATA_ERROR_CLASSES.includes(state.slice(0, 2));
+}
+
+/**
+ * What the fixed consumer does with each batch of `tick-data`, in an order chosen so a crash at
+ * any point loses nothing and counts nothing twice:
+ *
+ * 1. decode; refused messages go to the DLQ with the reason and their original bytes;
+ * 2. apply trades to the live candles (in memory) and publish the resulting bar updates;
+ * 3. store the trades (idempotent) — the database is the record;
+ * 4. update the live cache; then the consumer commits the offsets.
+ *
+ * Updates are published before the write, so a crash between the two means the batch comes again
+ * and, because the state was rebuilt from the database, produces the same updates again (at least
+ * once, keyed by bar time, so a repeat is harmless) rather than never.
+ */
+export class Pipeline {
+  #live: LiveCandles;
+  readonly #o: PipelineOptions;
+  readonly #log: Logger;
+  /** Batches and clock ticks touch the live state and publish in turn, never interleaved. */
+  #turn: Promise<unknown> = Promise.resolve();
+  /** Consumer lag per partition after its latest batch; clock closing waits until all are 0. */
+  readonly #lag = new Map<number, number>();
+  readonly #m;
+
+  constructor(options: PipelineOptions) {
+    this.#o = options;
+    this.#log = options.logger.child({ component: 'pipeline' });
+    this.#live = new LiveCandles({ allowedLatenessMs: options.latenessMs });
+    const m = options.metrics;
+    this.#m = {
+      consumed: m.counter('messages_consumed_total', 'tick-data messages read'),
+      stored: m.counter('trades_stored_total', 'trades newly written (re-sent ones not counted)'),
+      dead: m.counter('messages_dead_lettered_total', 'messages sent to the DLQ'),
+      late: m.counter('trades_late_total', 'trades too late for the live candles (still stored)'),
+      duplicate: m.counter('trades_duplicate_total', 'trades already counted in a live candle'),
+      updates: m.counter('bar_updates_published_total', 'bar-updates messages published'),
+      retries: m.counter('retries_total', 'failed attempts that were retried'),
+      batchSeconds: m.histogram('batch_duration_seconds', 'time to handle one batch'),
+      lag: m.gauge('consumer_lag_messages', 'messages behind the end of tick-data'),
+    };
+  }
+
+  /** Rebuilds the live candles from storage: the forming bars of every recently active symbol. */
+  async restore(signal: AbortSignal): Promise<number> {
+    const started = Date.now();
+    const live = new LiveCandles({ allowedLatenessMs: this.#o.latenessMs });
+    const { repository } = this.#o;
+    const latest = await repository.latestTradeTimes(this.#o.clock.now() - RESTORE_WINDOW_MS);
+    const announced: BarUpdate[] = [];
+    for (const [symbol, lastTs] of latest) {
+      const openFrom = floorBucket(lastTs - this.#o.latenessMs, '1m');
+      const [closedMinutes, trades] = await Promise.all([
+        repository.readBars(symbol, '1m', floorBucket(openFrom, '1w'), openFrom),
+        repository.readTrades(symbol, openFrom),
+      ]);
+      announced.push(...live.restore(symbol, { closedMinutes, trades, openFrom }));
+    }
+    this.#live = live;
+    this.#lag.clear();
+    await this.#publishUpdates(announced, undefined, signal);
+    await this.#cacheUpdates(announced);
+    this.#log.info('live candles restored', {
+      symbols: latest.size,
+      updates: announced.length,
+      durationMs: Date.now() - started,
+    });
+    return latest.size;
+  }
+
+  handleBatch(batch: ConsumedBatch, context: BatchContext): Promise<void> {
+    return this.#inTurn(() => this.#handle(batch, context));
+  }
+
+  /** Closes the bars of quiet live symbols on the clock; skipped while the consumer lags. */
+  tick(signal: AbortSignal): Promise<void> {
+    return this.#inTurn(async () => {
+      if (![...this.#lag.values()].every((lag) => lag === 0) || this.#lag.size === 0) return;
+      const now = this.#o.clock.now();
+      const events: BarUpdate[] = [];
+      for (const symbol of this.#live.symbols()) {
+        if (now - this.#live.watermark(symbol) > LIVE_WINDOW_MS) continue;
+        events.push(...this.#live.advance(symbol, now));
+      }
+      if (events.length === 0) return;
+      await this.#publishUpdates(events, undefined, signal);
+      await this.#cacheUpdates(events);
+    });
+  }
+
+  symbols(): MarketSymbol[] {
+    return this.#live.symbols();
+  }
+
+  /** The forming bar of `symbol` at `interval`, as the live state has it now. */
+  forming(symbol: MarketSymbol, interval: Interval): Bar | undefined {
+    return this.#live.forming(symbol, interval);
+  }
+
+  #inTurn<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#turn.then(work, work);
+    this.#turn = run.catch(() => undefined);
+    return run;
+  }
+
+  async #handle(batch: ConsumedBatch, { heartbeat, signal }: BatchContext): Promise<void> {
+    const started = Date.now();
+    const trades: Tick[] = [];
+    const sources: ConsumedMessage[] = [];
+    const dead: OutgoingMessage[] = [];
+    let publishedAt = 0;
+    for (const message of batch.messages) {
+      publishedAt = Math.max(publishedAt, message.timestamp);
+      const decoded = decodeTick(message.value ?? new Uint8Array());
+      if (decoded.ok) {
+        trades.push(decoded.value);
+        sources.push(message);
+      } else dead.push(this.#deadLetter(message, decoded.reason));
+    }
+    this.#m.consumed.inc(batch.messages.length);
+
+    const events: BarUpdate[] = [];
+    let late = 0;
+    let duplicate = 0;
+    for (const trade of trades) {
+      const result = this.#live.add(trade);
+      if (result.status === 'late') late++;
+      else if (result.status === 'duplicate') duplicate++;
+      events.push(...result.events);
+    }
+    this.#m.late.inc(late);
+    this.#m.duplicate.inc(duplicate);
+
+    await this.#retrying('kafka', signal, heartbeat, () =>
+      this.#o.publisher.send(this.#o.topics.dlq, dead),
+    );
+    this.#m.dead.inc(dead.length);
+    await this.#publishUpdates(events, publishedAt, signal, heartbeat);
+    const stored = await this.#store(trades, sources, signal, heartbeat);
+    await this.#cacheUpdates(events);
+
+    const last = batch.messages[batch.messages.length - 1];
+    if (last && batch.highWatermark !== undefined) {
+      const lag = Number(BigInt(batch.highWatermark) - BigInt(last.offset) - 1n);
+      this.#lag.set(batch.partition, lag);
+      this.#m.lag.set(lag, { partition: String(batch.partition) });
+    }
+    const durationMs = Date.now() - started;
+    this.#m.batchSeconds.observe(durationMs / 1_000);
+    this.#log.debug('batch handled', {
+      partition: batch.partition,
+      messages: batch.messages.length,
+      stored,
+      dead: dead.length,
+      late,
+      updates: events.length,
+      durationMs,
+    });
+  }
+
+  /** Writes the trades; a row the database refuses goes to the DLQ instead of stalling the batch. */
+  async #store(
+    trades: Tick[],
+    sources: readonly ConsumedMessage[],
+    signal: AbortSignal,
+    heartbeat?: () => Promise<void>,
+  ): Promise<number> {
+    try {
+      const { inserted } = await this.#retrying('database', signal, heartbeat, () =>
+        this.#o.repository.insertTrades(trades),
+      );
+      this.#m.stored.inc(inserted);
+      return inserted;
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      // One bad row fails the whole statement: find it by writing one trade at a time.
+      let inserted = 0;
+      for (const [i, trade] of trades.entries()) {
+        try {
+          inserted += (
+            await this.#retrying('database', signal, heartbeat, () =>
+              this.#o.repository.insertTrades([trade]),
+            )
+          ).inserted;
+        } catch (rowErr) {
+          if (!isDataError(rowErr)) throw rowErr;
+          const reason = `refused by the database: ${(rowErr as Error).message}`;
+          const letter = this.#deadLetter(sources[i]!, reason);
+          await this.#retrying('kafka', signal, heartbeat, () =>
+            this.#o.publisher.send(this.#o.topics.dlq, [letter]),
+          );
+          this.#m.dead.inc();
+        }
+      }
+      this.#m.stored.inc(inserted);
+      return inserted;
+    }
+  }
+
+  async #publishUpdates(
+    events: readonly BarUpdate[],
+    publishedAt: EpochMs | undefined,
+    signal: AbortSignal,
+    heartbeat?: () => Promise<void>,
+  ): Promise<void> {
+    const updates = coalesceUpdates(events);
+    if (updates.length === 0) return;
+    const headers = publishedAt ? { [PUBLISHED_AT_HEADER]: String(publishedAt) } : undefined;
+    const messages: OutgoingMessage[] = updates.map((u) => ({
+      key: u.symbol,
+      value: JSON.stringify(u),
+      ...(headers ? { headers } : {}),
+    }));
+    await this.#retrying('kafka', signal, heartbeat, () =>
+      this.#o.publisher.send(this.#o.topics.barUpdates, messages),
+    );
+    this.#m.updates.inc(messages.length);
+  }
+
+  /** The cache is never worth stalling for: bar-updates carries the same state. */
+  async #cacheUpdates(events: readonly BarUpdate[]): Promise<void> {
+    if (events.length === 0) return;
+    try {
+      await this.#o.liveStore.put(events);
+      this.#o.onHealth?.('cache', undefined);
+    } catch (err) {
+      this.#o.onHealth?.('cache', (err as Error).message);
+      this.#log.warn('live cache write failed; continuing without it', {
+        err: (err as Error).message,
+      });
+    }
+  }
+
+  #deadLetter(message: ConsumedMessage, reason: string): OutgoingMessage {
+    return {
+      key: message.key?.toString() ?? null,
+      value: message.value ?? Buffer.alloc(0),
+      headers: {
+        ...message.headers,
+        [DLQ_HEADERS.reason]: reason,
+        [DLQ_HEADERS.topic]: message.topic,
+        [DLQ_HEADERS.partition]: String(message.partition),
+        [DLQ_HEADERS.offset]: message.offset,
+        [DLQ_HEADERS.failedAt]: new Date(this.#o.clock.now()).toISOString(),
+      },
+    };
+  }
+
+  /**
+   * Runs `work` until it succeeds, backing off between attempts and keeping the group membership
+   * alive; a data error is not retried. Gives up only when the consumer stops.
+   */
+  async #retrying<T>(
+    check: string,
+    signal: AbortSignal,
+    heartbeat: (() => Promise<void>) | undefined,
+    work: () => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const result = await work();
+        if (attempt > 0) this.#o.onHealth?.(check, undefined);
+        return result;
+      } catch (err) {
+        if (isDataError(err)) throw err;
+        if (signal.aborted) throw new AppError('CANCELLED', 'consumer stopping', { cause: err });
+        const delayMs = backoffDelayMs(attempt, RETRY_BACKOFF);
+        this.#m.retries.inc(1, { check });
+        this.#o.onHealth?.(check, (err as Error).message);
+        this.#log.warn('retrying', {
+          check,
+          attempt: attempt + 1,
+          delayMs,
+          err: (err as Error).message,
+        });
+        await sleep(delayMs, signal);
+        await heartbeat?.().catch(() => undefined);
+      }
+    }
+  }
+}

@@ -1,0 +1,162 @@
+import type { LiveBarStore } from '@candlestream/cache';
+import { createLiveBarStore } from '@candlestream/cache';
+import type { Clock } from '@candlestream/core';
+import { systemClock } from '@candlestream/core';
+import { Repository } from '@candlestream/db';
+import type { TopicSpec } from '@candlestream/kafka';
+import { createKafka, KafkaPublisher, TOPICS } from '@candlestream/kafka';
+import type { Logger } from '@candlestream/logger';
+import type { HealthReport, OpsServer, WatchedActor } from '@candlestream/runtime';
+import { Metrics, startOpsServer, watchActor } from '@candlestream/runtime';
+import { createActor } from 'xstate';
+import { connectActor, restoreActor } from './actors/connect.js';
+import { consumeActor } from './actors/consume.js';
+import type { Deps } from './actors/deps.js';
+import { shutdownActor } from './actors/shutdown.js';
+import type { FixedConsumerConfig } from './config.js';
+import { fixedConsumerMachine } from './fixed-consumer.machine.js';
+import { Pipeline } from './pipeline.js';
+
+export const SERVICE_NAME = 'fixed-consumer';
+/** How often quiet symbols' bars are closed on the clock. */
+export const CLOCK_TICK_MS = 1_000;
+
+export interface FixedConsumerOverrides {
+  clock?: Clock;
+  /** Database schema (tests isolate by schema). */
+  schema?: string;
+  topics?: Partial<Deps['topics']>;
+  liveStore?: LiveBarStore;
+  tickIntervalMs?: number;
+}
+
+export interface FixedConsumer {
+  readonly opsPort: number;
+  readonly pipeline: Pipeline;
+  readonly metrics: Metrics;
+  state(): string;
+  health(): HealthReport;
+  /** Resolves when the actor reached its final state. */
+  readonly done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Builds the clients, provides the machine's actors and starts it; main.ts and tests call this. */
+export async function startFixedConsumer(
+  config: FixedConsumerConfig,
+  logger: Logger,
+  overrides: FixedConsumerOverrides = {},
+): Promise<FixedConsumer> {
+  const clock = overrides.clock ?? systemClock;
+  const metrics = new Metrics('fixed_consumer');
+  const topics: Record<'ticks' | 'dlq' | 'barUpdates', TopicSpec> = {
+    ticks: TOPICS.ticks,
+    dlq: TOPICS.ticksDlq,
+    barUpdates: TOPICS.barUpdates,
+    ...overrides.topics,
+  };
+  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: SERVICE_NAME, logger });
+  const publisher = new KafkaPublisher(kafka);
+  const repository = new Repository({
+    url: config.databaseUrl,
+    ...(overrides.schema ? { schema: overrides.schema } : {}),
+    logger,
+    clock,
+  });
+  const liveStore =
+    overrides.liveStore ??
+    createLiveBarStore({ redisUrl: config.redisUrl, prefix: config.cachePrefix, logger });
+  let actor: ReturnType<typeof createActor<typeof fixedConsumerMachine>> | undefined;
+  const pipeline = new Pipeline({
+    repository,
+    publisher,
+    liveStore,
+    topics: { ticks: topics.ticks.name, dlq: topics.dlq.name, barUpdates: topics.barUpdates.name },
+    clock,
+    logger,
+    metrics,
+    latenessMs: config.latenessMs,
+    onHealth: (check, problem) =>
+      actor?.send(
+        problem === undefined ? { type: 'RECOVERED', check } : { type: 'DEGRADED', check, problem },
+      ),
+  });
+  const deps: Deps = {
+    kafka,
+    publisher,
+    repository,
+    liveStore,
+    pipeline,
+    clock,
+    logger,
+    groupId: config.groupId,
+    topics,
+    tickIntervalMs: overrides.tickIntervalMs ?? CLOCK_TICK_MS,
+    consumer: undefined,
+  };
+  const machine = fixedConsumerMachine.provide({
+    actors: {
+      connect: connectActor(deps),
+      restore: restoreActor(deps),
+      consume: consumeActor(deps),
+      shutdown: shutdownActor(deps),
+    },
+  });
+  actor = createActor(machine);
+  const running: WatchedActor = watchActor(actor, logger);
+  const current = actor;
+
+  const health = (): HealthReport => {
+    const snapshot = current.getSnapshot();
+    const state = running.state();
+    const { problems, lastError, attempt } = snapshot.context;
+    const status =
+      state === 'consuming.healthy'
+        ? 'ok'
+        : state.startsWith('consuming') || state === 'restoring' || state === 'connecting'
+          ? 'degraded'
+          : 'down';
+    return {
+      status,
+      service: SERVICE_NAME,
+      state,
+      checks: {
+        problems,
+        ...(lastError ? { lastError, failedStarts: attempt } : {}),
+        liveCache: liveStore.kind,
+        liveSymbols: pipeline.symbols().length,
+      },
+    };
+  };
+
+  let ops: OpsServer;
+  try {
+    ops = await startOpsServer({
+      port: config.healthPort,
+      portVariable: 'HEALTH_PORT',
+      logger,
+      metrics,
+      health,
+    });
+  } catch (err) {
+    current.send({ type: 'STOP' });
+    await running.done.catch(() => undefined);
+    throw err;
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    opsPort: ops.port,
+    pipeline,
+    metrics,
+    state: running.state,
+    health,
+    done: running.done,
+    stop: () =>
+      (stopping ??= (async () => {
+        current.send({ type: 'STOP' });
+        await running.done.catch(() => undefined);
+        await ops.close();
+      })()),
+  };
+}

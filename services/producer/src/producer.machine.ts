@@ -1,0 +1,130 @@
+import { backoffDelayMs } from '@candlestream/core';
+import { assign, fromCallback, fromPromise, setup } from 'xstate';
+
+export type ProducerEvent =
+  | { type: 'STOP' }
+  /** The source's upstream or the broker is failing; trades wait in the bounded buffer. */
+  | { type: 'DEGRADED'; check: 'source' | 'broker'; problem: string }
+  | { type: 'RECOVERED'; check: 'source' | 'broker' }
+  /** The source threw; `retriable` says whether starting it again may help. */
+  | { type: 'SOURCE_FAILED'; error: string; retriable: boolean }
+  /** A finite source (a file, a history range) has yielded everything. */
+  | { type: 'SOURCE_DONE' };
+
+export interface ProducerContext {
+  attempt: number;
+  lastError: string | undefined;
+  problems: Partial<Record<'source' | 'broker', string>>;
+}
+
+const RESTART_BACKOFF = { initialDelayMs: 500, maxDelayMs: 60_000, jitter: 0.3 };
+
+function notProvided(name: string): never {
+  throw new Error(`actor ${name} must be provided with machine.provide()`);
+}
+
+/**
+ * The producer's control flow: connect to the broker, stream the source into the bounded
+ * publishing buffer, and on failure back off exponentially and start again (the source resumes
+ * from the newest trade published per symbol). A source that cannot succeed (a refused API key)
+ * leaves the producer `failed`: alive, answering /health with the reason, publishing nothing.
+ */
+export const producerMachine = setup({
+  types: { context: {} as ProducerContext, events: {} as ProducerEvent },
+  actors: {
+    connect: fromPromise<void>(() => notProvided('connect')),
+    stream: fromCallback<ProducerEvent>(() => notProvided('stream')),
+    drain: fromPromise<void>(() => notProvided('drain')),
+    shutdown: fromPromise<void>(() => notProvided('shutdown')),
+  },
+  delays: {
+    restartDelay: ({ context }) => backoffDelayMs(context.attempt - 1, RESTART_BACKOFF),
+  },
+  actions: {
+    recordFailure: assign({
+      attempt: ({ context }) => context.attempt + 1,
+      lastError: ({ event }) => {
+        const e = event as { type: string; error?: unknown };
+        return e.error instanceof Error ? e.error.message : String(e.error ?? e.type);
+      },
+    }),
+    markProblem: assign({
+      problems: ({ context, event }) =>
+        event.type === 'DEGRADED'
+          ? { ...context.problems, [event.check]: event.problem }
+          : context.problems,
+    }),
+    clearProblem: assign({
+      problems: ({ context, event }) => {
+        if (event.type !== 'RECOVERED') return context.problems;
+        const { [event.check]: _cleared, ...rest } = context.problems;
+        return rest;
+      },
+    }),
+    /** A source that streamed again counts as recovered; the next failure starts a fresh backoff. */
+    resetFailures: assign({ attempt: 0 }),
+  },
+  guards: {
+    retriable: ({ event }) => event.type === 'SOURCE_FAILED' && event.retriable,
+    allRecovered: ({ context, event }) =>
+      event.type === 'RECOVERED' &&
+      Object.keys(context.problems).every((check) => check === event.check),
+  },
+}).createMachine({
+  id: 'producer',
+  initial: 'connecting',
+  context: { attempt: 0, lastError: undefined, problems: {} },
+  on: { STOP: '.stopping' },
+  states: {
+    connecting: {
+      invoke: {
+        src: 'connect',
+        onDone: 'streaming',
+        onError: { target: 'backingOff', actions: 'recordFailure' },
+      },
+    },
+    streaming: {
+      invoke: { src: 'stream' },
+      initial: 'healthy',
+      states: {
+        healthy: {
+          after: { 30_000: { actions: 'resetFailures' } },
+          on: { DEGRADED: { target: 'degraded', actions: 'markProblem' } },
+        },
+        degraded: {
+          on: {
+            DEGRADED: { actions: 'markProblem' },
+            RECOVERED: [
+              { guard: 'allRecovered', target: 'healthy', actions: 'clearProblem' },
+              { actions: 'clearProblem' },
+            ],
+          },
+        },
+      },
+      on: {
+        SOURCE_FAILED: [
+          { guard: 'retriable', target: 'backingOff', actions: 'recordFailure' },
+          { target: 'failed', actions: 'recordFailure' },
+        ],
+        SOURCE_DONE: 'draining',
+      },
+    },
+    backingOff: {
+      after: { restartDelay: 'connecting' },
+    },
+    draining: {
+      invoke: {
+        src: 'drain',
+        onDone: 'done',
+        onError: { target: 'failed', actions: 'recordFailure' },
+      },
+    },
+    done: { type: 'final' },
+    failed: {},
+    stopping: {
+      on: { STOP: {} },
+      invoke: { src: 'shutdown', onDone: 'stopped', onError: 'stopped' },
+    },
+    stopped: { type: 'final' },
+  },
+});

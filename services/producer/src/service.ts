@@ -1,0 +1,169 @@
+import type { Clock, Tick } from '@candlestream/core';
+import { encodeTick, systemClock } from '@candlestream/core';
+import type { TopicSpec } from '@candlestream/kafka';
+import { BatchingPublisher, createKafka, KafkaPublisher, TOPICS } from '@candlestream/kafka';
+import type { Logger } from '@candlestream/logger';
+import type { HealthReport, OpsServer } from '@candlestream/runtime';
+import { Metrics, startOpsServer, watchActor } from '@candlestream/runtime';
+import { createActor } from 'xstate';
+import { connectActor } from './actors/connect.js';
+import type { Deps } from './actors/deps.js';
+import { drainActor, shutdownActor } from './actors/shutdown.js';
+import { streamActor } from './actors/stream.js';
+import type { ProducerConfig } from './config.js';
+import { producerMachine } from './producer.machine.js';
+import { createSource } from './sources/index.js';
+import type { TradeSource } from './sources/source.js';
+
+export const SERVICE_NAME = 'producer';
+/** Trades held while the broker is slow or away; beyond it the source waits (backpressure). */
+export const MAX_BUFFERED_TRADES = 200_000;
+export const MAX_BATCH_TRADES = 2_000;
+export const LINGER_MS = 5;
+export const DRAIN_TIMEOUT_MS = 10_000;
+
+export interface ProducerOverrides {
+  clock?: Clock;
+  source?: TradeSource;
+  topic?: TopicSpec;
+}
+
+export interface Producer {
+  readonly opsPort: number;
+  readonly metrics: Metrics;
+  state(): string;
+  health(): HealthReport;
+  stats(): { received: number; published: number; buffered: number };
+  /** Resolves when the actor reached a final state (a finite source done, or stopped). */
+  readonly done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startProducer(
+  config: ProducerConfig,
+  logger: Logger,
+  overrides: ProducerOverrides = {},
+): Promise<Producer> {
+  const clock = overrides.clock ?? systemClock;
+  const metrics = new Metrics('producer');
+  const topic = overrides.topic ?? TOPICS.ticks;
+  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: SERVICE_NAME, logger });
+  const publisher = new KafkaPublisher(kafka);
+  const published = metrics.counter('trades_published_total', 'trades acknowledged by the broker');
+  const failures = metrics.counter('publish_failures_total', 'failed publish attempts (retried)');
+  const buffered = metrics.gauge('buffered_trades', 'trades waiting for the broker');
+  const source = overrides.source ?? createSource(config, logger, clock);
+  const log = logger.child({ component: 'publisher' });
+  let deps: Deps | undefined;
+  const buffer = new BatchingPublisher<Tick>({
+    maxBatchItems: MAX_BATCH_TRADES,
+    maxBufferedItems: MAX_BUFFERED_TRADES,
+    lingerMs: LINGER_MS,
+    send: async (batch) => {
+      const started = Date.now();
+      await publisher.send(
+        topic.name,
+        batch.map((t) => ({ key: t.symbol, value: encodeTick(t) })),
+      );
+      published.inc(batch.length);
+      log.debug('batch published', { trades: batch.length, durationMs: Date.now() - started });
+    },
+    onHealth: (h) => {
+      if (h.ok) {
+        log.info('broker accepting trades again');
+        deps?.report?.({ ok: true });
+      } else {
+        failures.inc();
+        const problem = h.error instanceof Error ? h.error.message : String(h.error);
+        log.warn('publish failed; retrying', {
+          err: problem,
+          retryInMs: h.retryInMs,
+          buffered: buffer.stats.buffered,
+        });
+        deps?.report?.({ ok: false, problem });
+      }
+    },
+  });
+  deps = {
+    kafka,
+    publisher,
+    buffer,
+    source,
+    topic,
+    logger,
+    newest: new Map(),
+    received: metrics.counter('trades_received_total', 'trades read from the source'),
+    report: undefined,
+    lastSourceStatus: undefined,
+    drainTimeoutMs: DRAIN_TIMEOUT_MS,
+  };
+  const machine = producerMachine.provide({
+    actors: {
+      connect: connectActor(deps),
+      stream: streamActor(deps),
+      drain: drainActor(deps),
+      shutdown: shutdownActor(deps),
+    },
+  });
+  const actor = createActor(machine);
+  const running = watchActor(actor, logger);
+  const d = deps;
+
+  const health = (): HealthReport => {
+    const state = running.state();
+    const { problems, lastError, attempt } = actor.getSnapshot().context;
+    buffered.set(buffer.stats.buffered);
+    const status =
+      state === 'streaming.healthy' || state === 'done'
+        ? 'ok'
+        : state.startsWith('streaming') || state === 'connecting' || state === 'draining'
+          ? 'degraded'
+          : 'down';
+    return {
+      status,
+      service: SERVICE_NAME,
+      state,
+      checks: {
+        source: source.kind,
+        sourceStatus: d.lastSourceStatus?.state ?? 'starting',
+        problems,
+        buffered: buffer.stats.buffered,
+        ...(lastError ? { lastError, failedStarts: attempt } : {}),
+      },
+    };
+  };
+
+  let ops: OpsServer;
+  try {
+    ops = await startOpsServer({
+      port: config.healthPort,
+      portVariable: 'HEALTH_PORT',
+      logger,
+      metrics,
+      health,
+    });
+  } catch (err) {
+    actor.send({ type: 'STOP' });
+    await running.done.catch(() => undefined);
+    throw err;
+  }
+  let stopping: Promise<void> | undefined;
+  const done = running.done.finally(() => ops.close());
+  return {
+    opsPort: ops.port,
+    metrics,
+    state: running.state,
+    health,
+    stats: () => ({
+      received: d.received.get(),
+      published: published.get(),
+      buffered: buffer.stats.buffered,
+    }),
+    done,
+    stop: () =>
+      (stopping ??= (async () => {
+        actor.send({ type: 'STOP' });
+        await done.catch(() => undefined);
+      })()),
+  };
+}
