@@ -43,6 +43,11 @@ const spec = {
   /** History mode: trade times start here and run as fast as the broker takes them. */
   syntheticStart: vars.custom<number | undefined>('SYNTHETIC_START', instant),
   syntheticLimit: vars.custom<number | undefined>('SYNTHETIC_LIMIT', Joi.number().integer().min(1)),
+  /** Publishing ceiling in trades per wall-clock second (replays, load tests); unset = none. */
+  maxRate: vars.custom<number | undefined>(
+    'PRODUCER_MAX_RATE',
+    Joi.number().positive().messages({ 'number.positive': '{{#label}} must be trades per second' }),
+  ),
   tradesFile: vars.custom<string | undefined>('TRADES_FILE', Joi.string()),
   historyFrom: vars.custom<number | undefined>('HISTORY_FROM', instant),
   historyTo: vars.custom<number | undefined>('HISTORY_TO', instant),

@@ -95,6 +95,7 @@ export async function startProducer(
     received: metrics.counter('trades_received_total', 'trades read from the source'),
     report: undefined,
     lastSourceStatus: undefined,
+    maxRate: config.maxRate,
     drainTimeoutMs: DRAIN_TIMEOUT_MS,
   };
   const machine = producerMachine.provide({

@@ -24,6 +24,8 @@ export interface Deps {
   /** Set by the stream actor while it runs, so buffer health reaches the machine. */
   report: ((event: { ok: boolean; problem?: string }) => void) | undefined;
   lastSourceStatus: SourceStatus | undefined;
+  /** Publishing ceiling in trades per wall-clock second; undefined = as fast as the broker takes them. */
+  maxRate: number | undefined;
   /** How long a stop waits for buffered trades to reach the broker. */
   drainTimeoutMs: number;
 }

@@ -1,8 +1,11 @@
-import { AppError } from '@candlestream/core';
+import { AppError, sleep } from '@candlestream/core';
 import { fromCallback } from 'xstate';
 import type { ProducerEvent } from '../producer.machine.js';
 import type { SourceStatus } from '../sources/source.js';
 import type { Deps } from './deps.js';
+
+/** Shorter waits are batched into later ones: timers are not that precise. */
+const PACE_GRANULARITY_MS = 10;
 
 function describe(status: SourceStatus): string | undefined {
   if (status.state === 'disconnected') return `upstream disconnected: ${status.reason}`;
@@ -44,9 +47,16 @@ export function streamActor(deps: Deps) {
         ...(deps.newest.size > 0 ? { resumeFrom: new Map(deps.newest) } : {}),
         onStatus,
       });
+      const started = performance.now();
+      let count = 0;
       for await (const tick of trades) {
         if (abort.signal.aborted) return;
         deps.received.inc();
+        if (deps.maxRate !== undefined) {
+          // Pace against the start, not the previous trade, so the rate does not drift.
+          const waitMs = started + (++count * 1_000) / deps.maxRate - performance.now();
+          if (waitMs >= PACE_GRANULARITY_MS) await sleep(waitMs, abort.signal);
+        }
         await deps.buffer.push(tick);
         const seen = deps.newest.get(tick.symbol);
         if (seen === undefined || tick.ts > seen) deps.newest.set(tick.symbol, tick.ts);

@@ -24,7 +24,11 @@ export function createSource(config: ProducerConfig, logger: Logger, clock: Cloc
   };
   switch (resolvedSource(config)) {
     case 'cryptocompare':
-      return createCryptoCompareWsSource({ ...cc, clock, ...(config.wsUrl ? { wsUrl: config.wsUrl } : {}) });
+      return createCryptoCompareWsSource({
+        ...cc,
+        clock,
+        ...(config.wsUrl ? { wsUrl: config.wsUrl } : {}),
+      });
     case 'cryptocompare-history':
       return createCryptoCompareHistorySource({
         ...cc,
