@@ -27,7 +27,7 @@ describe.skipIf(services.skip)('live bar stores', () => {
       'redis',
       async () => {
         const test = await createTestRedis(services.get('redis').url, 'live-bars');
-        cleanup = test.close;
+        cleanup = () => test.close();
         return new RedisLiveBarStore(
           createRedis(services.get('redis').url, silentLogger()),
           test.prefix,

@@ -56,6 +56,17 @@ export class AppError extends Error {
   }
 }
 
+/** A one-line description of anything thrown or carried as an error, for logs and /health. */
+export function errorMessage(value: unknown): string {
+  if (value instanceof Error) return value.message;
+  if (typeof value === 'string') return value;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return 'unknown error';
+  }
+}
+
 /** Thrown by parsers of user input; one place builds the message shape. */
 export function invalidArgument(message: string, details?: Record<string, unknown>): AppError {
   return new AppError('INVALID_ARGUMENT', message, details ? { details } : {});

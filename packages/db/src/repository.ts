@@ -479,7 +479,11 @@ export class Repository {
   }
 
   /** The stored trades of `symbol` with time in [from, to), in (ts, id) order. */
-  async readTrades(symbol: MarketSymbol, from: EpochMs, to: EpochMs = MAX_STORED_TS_MS): Promise<Tick[]> {
+  async readTrades(
+    symbol: MarketSymbol,
+    from: EpochMs,
+    to: EpochMs = MAX_STORED_TS_MS,
+  ): Promise<Tick[]> {
     const rows = await this.sequelize.query<{
       ts: number;
       trade_id: string;

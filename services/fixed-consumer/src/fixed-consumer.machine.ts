@@ -1,4 +1,4 @@
-import { backoffDelayMs } from '@candlestream/core';
+import { backoffDelayMs, errorMessage } from '@candlestream/core';
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 
 /** Events the consume actor sends up, and STOP from main. */
@@ -45,10 +45,8 @@ export const fixedConsumerMachine = setup({
   actions: {
     recordFailure: assign({
       attempt: ({ context }) => context.attempt + 1,
-      lastError: ({ event }) => {
-        const e = event as { type: string; error?: unknown };
-        return e.error instanceof Error ? e.error.message : String(e.error ?? e.type);
-      },
+      // onError events and CRASHED/SOURCE_FAILED all carry `error`.
+      lastError: ({ event }) => errorMessage((event as { error?: unknown }).error ?? event.type),
     }),
     resetFailures: assign({ attempt: 0, problems: {} }),
     markProblem: assign({

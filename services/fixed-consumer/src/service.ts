@@ -66,7 +66,6 @@ export async function startFixedConsumer(
   const liveStore =
     overrides.liveStore ??
     createLiveBarStore({ redisUrl: config.redisUrl, prefix: config.cachePrefix, logger });
-  let actor: ReturnType<typeof createActor<typeof fixedConsumerMachine>> | undefined;
   const pipeline = new Pipeline({
     repository,
     publisher,
@@ -77,7 +76,7 @@ export async function startFixedConsumer(
     metrics,
     latenessMs: config.latenessMs,
     onHealth: (check, problem) =>
-      actor?.send(
+      actor.send(
         problem === undefined ? { type: 'RECOVERED', check } : { type: 'DEGRADED', check, problem },
       ),
   });
@@ -102,7 +101,8 @@ export async function startFixedConsumer(
       shutdown: shutdownActor(deps),
     },
   });
-  actor = createActor(machine);
+  // The pipeline's onHealth above reaches the actor through this binding once it exists.
+  const actor = createActor(machine);
   const running: WatchedActor = watchActor(actor, logger);
   const current = actor;
 
@@ -149,12 +149,12 @@ export async function startFixedConsumer(
     opsPort: ops.port,
     pipeline,
     metrics,
-    state: running.state,
+    state: () => running.state(),
     health,
     done: running.done,
     stop: () =>
       (stopping ??= (async () => {
-        current.send({ type: 'STOP' });
+        if (current.getSnapshot().status === 'active') current.send({ type: 'STOP' });
         await running.done.catch(() => undefined);
         await ops.close();
       })()),

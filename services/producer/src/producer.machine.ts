@@ -1,4 +1,4 @@
-import { backoffDelayMs } from '@candlestream/core';
+import { backoffDelayMs, errorMessage } from '@candlestream/core';
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 
 export type ProducerEvent =
@@ -43,10 +43,8 @@ export const producerMachine = setup({
   actions: {
     recordFailure: assign({
       attempt: ({ context }) => context.attempt + 1,
-      lastError: ({ event }) => {
-        const e = event as { type: string; error?: unknown };
-        return e.error instanceof Error ? e.error.message : String(e.error ?? e.type);
-      },
+      // onError events and CRASHED/SOURCE_FAILED all carry `error`.
+      lastError: ({ event }) => errorMessage((event as { error?: unknown }).error ?? event.type),
     }),
     markProblem: assign({
       problems: ({ context, event }) =>

@@ -54,7 +54,6 @@ export async function startProducer(
   const buffered = metrics.gauge('buffered_trades', 'trades waiting for the broker');
   const source = overrides.source ?? createSource(config, logger, clock);
   const log = logger.child({ component: 'publisher' });
-  let deps: Deps | undefined;
   const buffer = new BatchingPublisher<Tick>({
     maxBatchItems: MAX_BATCH_TRADES,
     maxBufferedItems: MAX_BUFFERED_TRADES,
@@ -71,7 +70,7 @@ export async function startProducer(
     onHealth: (h) => {
       if (h.ok) {
         log.info('broker accepting trades again');
-        deps?.report?.({ ok: true });
+        deps.report?.({ ok: true });
       } else {
         failures.inc();
         const problem = h.error instanceof Error ? h.error.message : String(h.error);
@@ -80,11 +79,12 @@ export async function startProducer(
           retryInMs: h.retryInMs,
           buffered: buffer.stats.buffered,
         });
-        deps?.report?.({ ok: false, problem });
+        deps.report?.({ ok: false, problem });
       }
     },
   });
-  deps = {
+  // The buffer's onHealth above reaches the stream actor through this once it exists.
+  const deps: Deps = {
     kafka,
     publisher,
     buffer,
@@ -108,7 +108,6 @@ export async function startProducer(
   });
   const actor = createActor(machine);
   const running = watchActor(actor, logger);
-  const d = deps;
 
   const health = (): HealthReport => {
     const state = running.state();
@@ -126,7 +125,7 @@ export async function startProducer(
       state,
       checks: {
         source: source.kind,
-        sourceStatus: d.lastSourceStatus?.state ?? 'starting',
+        sourceStatus: deps.lastSourceStatus?.state ?? 'starting',
         problems,
         buffered: buffer.stats.buffered,
         ...(lastError ? { lastError, failedStarts: attempt } : {}),
@@ -153,17 +152,17 @@ export async function startProducer(
   return {
     opsPort: ops.port,
     metrics,
-    state: running.state,
+    state: () => running.state(),
     health,
     stats: () => ({
-      received: d.received.get(),
+      received: deps.received.get(),
       published: published.get(),
       buffered: buffer.stats.buffered,
     }),
     done,
     stop: () =>
       (stopping ??= (async () => {
-        actor.send({ type: 'STOP' });
+        if (actor.getSnapshot().status === 'active') actor.send({ type: 'STOP' });
         await done.catch(() => undefined);
       })()),
   };
