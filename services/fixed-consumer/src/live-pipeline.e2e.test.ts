@@ -385,8 +385,22 @@ describe.skipIf(services.skip)('live pipeline: producer → tick-data → fixed 
       expect(letter.headers[DLQ_HEADERS.reason]).toMatch(reason);
       expect(letter.headers[DLQ_HEADERS.topic]).toBe(TOPICS.ticks.name);
     }
-    const health = consumer.lines.filter((l) => l['level'] === 'error');
-    expect(health).toEqual([]);
+    expect(consumer.lines.filter((l) => l['level'] === 'error')).toEqual([]);
+
+    // The contract's ops endpoints, on the port the service logged.
+    const ops = await consumer.waitForLine((l) => l['msg'] === 'ops endpoints listening');
+    const base = `http://127.0.0.1:${String(ops['port'])}`;
+    const health = (await (await fetch(`${base}/health`)).json()) as Record<string, unknown>;
+    expect(health).toMatchObject({
+      status: 'ok',
+      service: 'fixed-consumer',
+      state: 'consuming.healthy',
+    });
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toContain(`candlestream_fixed_consumer_trades_stored_total ${TOTAL_TRADES}`);
+    expect(metrics).toContain(
+      `candlestream_fixed_consumer_messages_dead_lettered_total ${poisonValues.length}`,
+    );
   });
 
   it('loses and double-counts nothing when the consumer is killed and the broker restarts mid-stream', async () => {
