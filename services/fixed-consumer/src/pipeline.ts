@@ -14,6 +14,8 @@ import {
   coalesceUpdates,
   decodeTick,
   floorBucket,
+  INTERVAL_MS,
+  INTERVALS,
   LiveCandles,
   sleep,
   WEEK_MS,
@@ -122,12 +124,7 @@ export class Pipeline {
     const latest = await repository.latestTradeTimes(this.#o.clock.now() - RESTORE_WINDOW_MS);
     const announced: BarUpdate[] = [];
     for (const [symbol, lastTs] of latest) {
-      const openFrom = floorBucket(lastTs - this.#o.latenessMs, '1m');
-      const [closedMinutes, trades] = await Promise.all([
-        repository.readBars(symbol, '1m', floorBucket(openFrom, '1w'), openFrom),
-        repository.readTrades(symbol, openFrom),
-      ]);
-      announced.push(...live.restore(symbol, { closedMinutes, trades, openFrom }));
+      announced.push(...(await this.#restoreSymbol(live, symbol, lastTs)));
     }
     this.#live = live;
     this.#lag.clear();
@@ -139,6 +136,51 @@ export class Pipeline {
       durationMs: Date.now() - started,
     });
     return latest.size;
+  }
+
+  /** One symbol's live state from storage: stored 1m bars of the open buckets, trades of the open minutes. */
+  async #restoreSymbol(
+    live: LiveCandles,
+    symbol: MarketSymbol,
+    lastTs: EpochMs,
+  ): Promise<BarUpdate[]> {
+    const openFrom = floorBucket(lastTs - this.#o.latenessMs, '1m');
+    const [closedMinutes, trades] = await Promise.all([
+      this.#o.repository.readBars(symbol, '1m', floorBucket(openFrom, '1w'), openFrom),
+      this.#o.repository.readTrades(symbol, openFrom),
+    ]);
+    return live.restore(symbol, { closedMinutes, trades, openFrom });
+  }
+
+  /**
+   * Late trades are stored, and the bars they changed are announced again: closed buckets as
+   * final bars read back from storage (listeners and caches replace what they had), and the
+   * symbol's forming bars rebuilt from storage, since their closed minutes changed under them.
+   */
+  async #corrections(late: readonly Tick[]): Promise<BarUpdate[]> {
+    const out: BarUpdate[] = [];
+    const { repository } = this.#o;
+    for (const symbol of new Set(late.map((t) => t.symbol))) {
+      const minutes = new Set(
+        late.filter((t) => t.symbol === symbol).map((t) => floorBucket(t.ts, '1m')),
+      );
+      for (const interval of INTERVALS) {
+        const forming = this.#live.forming(symbol, interval)?.time ?? Number.POSITIVE_INFINITY;
+        const buckets = new Set([...minutes].map((m) => floorBucket(m, interval)));
+        for (const bucket of buckets) {
+          if (bucket >= forming) continue;
+          const [bar] = await repository.readBars(
+            symbol,
+            interval,
+            bucket,
+            bucket + INTERVAL_MS[interval],
+          );
+          if (bar) out.push({ v: 1, symbol, interval, bar, final: true });
+        }
+      }
+      out.push(...(await this.#restoreSymbol(this.#live, symbol, this.#live.watermark(symbol))));
+    }
+    return out;
   }
 
   handleBatch(batch: ConsumedBatch, context: BatchContext): Promise<void> {
@@ -193,14 +235,15 @@ export class Pipeline {
     this.#m.consumed.inc(batch.messages.length);
 
     const events: BarUpdate[] = [];
-    let late = 0;
+    const lateTrades: Tick[] = [];
     let duplicate = 0;
     for (const trade of trades) {
       const result = this.#live.add(trade);
-      if (result.status === 'late') late++;
+      if (result.status === 'late') lateTrades.push(trade);
       else if (result.status === 'duplicate') duplicate++;
       events.push(...result.events);
     }
+    const late = lateTrades.length;
     this.#m.late.inc(late);
     this.#m.duplicate.inc(duplicate);
 
@@ -210,6 +253,15 @@ export class Pipeline {
     this.#m.dead.inc(dead.length);
     await this.#publishUpdates(events, publishedAt, signal, heartbeat);
     const stored = await this.#store(trades, sources, signal, heartbeat);
+    if (late > 0) {
+      // After the write, so storage has the late trades; a crash before this repeats the batch,
+      // and the trades are late again after the restore, so the corrections are not lost.
+      const corrections = await this.#retrying('database', signal, heartbeat, () =>
+        this.#corrections(lateTrades),
+      );
+      await this.#publishUpdates(corrections, publishedAt, signal, heartbeat);
+      events.push(...corrections);
+    }
     await this.#cacheUpdates(events);
 
     const last = batch.messages[batch.messages.length - 1];

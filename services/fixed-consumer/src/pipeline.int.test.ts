@@ -1,0 +1,138 @@
+import { startBroker, type RunningBroker } from '@candlestream/broker';
+import { MemoryLiveBarStore } from '@candlestream/cache';
+import type { BarUpdate, MarketSymbol, Tick } from '@candlestream/core';
+import {
+  aggregateTicks,
+  decodeBarUpdate,
+  diffBars,
+  encodeTick,
+  MINUTE_MS,
+  SimulatedClock,
+} from '@candlestream/core';
+import { makeTick } from '@candlestream/core/testing';
+import { migrate, Repository } from '@candlestream/db';
+import type { ConsumedBatch } from '@candlestream/kafka';
+import { BatchConsumer, createKafka, ensureTopics, KafkaPublisher } from '@candlestream/kafka';
+import { silentLogger } from '@candlestream/logger';
+import { Metrics } from '@candlestream/runtime';
+import type { TestDatabase } from '@candlestream/testkit';
+import { createTestDatabase, needServices, uniqueName } from '@candlestream/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Pipeline } from './pipeline.js';
+
+const services = needServices(['postgres']);
+const BTC = 'BTC-USD' as MarketSymbol;
+const T0 = Date.UTC(2026, 10, 16, 12); // a Monday noon
+const logger = silentLogger();
+
+function batchOf(trades: readonly Tick[], from = 0): ConsumedBatch {
+  return {
+    topic: 'tick-data',
+    partition: 0,
+    messages: trades.map((t, i) => ({
+      topic: 'tick-data',
+      partition: 0,
+      offset: String(from + i),
+      key: Buffer.from(t.symbol),
+      value: Buffer.from(encodeTick(t)),
+      headers: {},
+      timestamp: Date.now(),
+    })),
+  };
+}
+
+describe.skipIf(services.skip)('Pipeline (PostgreSQL, embedded broker)', () => {
+  let broker: RunningBroker;
+  let db: TestDatabase;
+  let repository: Repository;
+  let publisher: KafkaPublisher;
+  let listener: BatchConsumer;
+  const updates: BarUpdate[] = [];
+  const topics = {
+    ticks: uniqueName('ticks'),
+    dlq: uniqueName('dlq'),
+    barUpdates: uniqueName('bars'),
+  };
+
+  beforeAll(async () => {
+    broker = await startBroker({ port: 0 });
+    db = await createTestDatabase(services.get('postgres').url, 'pipeline');
+    await migrate({ url: db.url }, { logger });
+    repository = new Repository({ url: db.url, logger });
+    const kafka = createKafka({ brokers: [broker.brokers], clientId: 'test', logger });
+    await ensureTopics(
+      kafka,
+      Object.values(topics).map((name) => ({ name, partitions: 1 })),
+    );
+    publisher = new KafkaPublisher(kafka);
+    await publisher.connect();
+    listener = new BatchConsumer(kafka, { groupId: uniqueName('g'), topics: [topics.barUpdates] });
+    await listener.start((batch) => {
+      for (const m of batch.messages) {
+        const decoded = decodeBarUpdate(m.value ?? '');
+        if (decoded.ok) updates.push(decoded.value);
+      }
+      return Promise.resolve();
+    });
+  });
+
+  afterAll(async () => {
+    await listener.stop();
+    await publisher.disconnect();
+    await repository.close();
+    await broker.stop();
+    await db.drop();
+  });
+
+  it('regression: a late trade re-announces the closed bars it changed and the forming bars above them', async () => {
+    const pipeline = new Pipeline({
+      repository,
+      publisher,
+      liveStore: new MemoryLiveBarStore(),
+      topics,
+      clock: new SimulatedClock(T0),
+      logger,
+      metrics: new Metrics('test'),
+      latenessMs: 0,
+    });
+    await pipeline.restore(new AbortController().signal);
+    const signal = new AbortController().signal;
+    const context = { heartbeat: () => Promise.resolve(), signal };
+    const onTime = [0, 1, 2, 3].map((m) =>
+      makeTick({ symbol: BTC, ts: T0 + m * MINUTE_MS + 5_000, price: 100 + m, id: `on-${m}` }),
+    );
+    await pipeline.handleBatch(batchOf(onTime), context);
+    // Minute 1 has closed; this trade is late for the live candles but not for storage.
+    const late = makeTick({
+      symbol: BTC,
+      ts: T0 + MINUTE_MS + 30_000,
+      price: 250,
+      size: 2,
+      id: 'late',
+    });
+    await pipeline.handleBatch(batchOf([late], 10), context);
+
+    const all = [...onTime, late];
+    const want1m = aggregateTicks(all, '1m').get(BTC)!;
+    const want5m = aggregateTicks(all, '5m').get(BTC)!;
+    await expect
+      .poll(() => updates.some((u) => u.final && u.interval === '1m' && u.bar.high === 250), {
+        timeout: 10_000,
+      })
+      .toBe(true);
+    const corrected = updates.filter(
+      (u) => u.final && u.interval === '1m' && u.bar.time === T0 + MINUTE_MS,
+    );
+    expect(diffBars([want1m[1]!], [corrected[corrected.length - 1]!.bar])).toEqual([]);
+    // The forming 5m bar folds the corrected minute: it is what the oracle says over all trades.
+    expect(diffBars(want5m, [pipeline.forming(BTC, '5m')!], { volumeRelTol: 1e-12 })).toEqual([]);
+    const forming5m = updates.filter((u) => !u.final && u.interval === '5m');
+    expect(
+      diffBars(want5m, [forming5m[forming5m.length - 1]!.bar], { volumeRelTol: 1e-12 }),
+    ).toEqual([]);
+    // And the database agrees.
+    expect(diffBars(want1m, await repository.readBars(BTC, '1m', T0, T0 + 5 * MINUTE_MS))).toEqual(
+      [],
+    );
+  });
+});

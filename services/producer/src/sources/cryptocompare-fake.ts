@@ -1,0 +1,334 @@
+/**
+ * A local stand-in for CryptoCompare, for tests only: the streamer (WebSocket API v2) at
+ * `ws://127.0.0.1:<port>/v2` and `GET /data/v2/histominute` on the same port. Message shapes
+ * follow the documented ones (TYPE 20 welcome, 16/3 after SubAdd, 999 heartbeats, 401/500
+ * errors, TYPE 0 trades; histominute's Success and in-body Error answers). Tests drive it:
+ * push trades, stop heartbeats, drop sockets, script REST failures, read what was asked.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { EpochMs } from '@candlestream/core';
+import { SECOND_MS } from '@candlestream/core';
+import type { WebSocket } from 'ws';
+import { WebSocketServer } from 'ws';
+import { frameText } from './cryptocompare-protocol.js';
+import type { CcMinuteCandle } from './cryptocompare-rest.js';
+
+export interface FakeCryptoCompareOptions {
+  /** The one key accepted (WebSocket `api_key`, REST `authorization: Apikey …`). */
+  apiKey?: string;
+  /** Trades re-sent on every SubAdd, per subscription, like the real server. Default 20. */
+  replayTrades?: number;
+  /** 0 (default): heartbeats only when a test sends them. */
+  heartbeatIntervalMs?: number;
+}
+
+export interface FakeTrade {
+  base: string;
+  quote: string;
+  exchange?: string;
+  id: string | number;
+  tsMs: EpochMs;
+  price: number;
+  size: number;
+  /** F bitmask; default 2 (buy). */
+  flags?: number;
+  /** Send TSNS (default true); without it only whole seconds reach the client. */
+  withNanos?: boolean;
+}
+
+export interface FakeRestRequest {
+  path: string;
+  query: Record<string, string>;
+  authorization: string | undefined;
+}
+
+export type FakeRestFailure = 'rate-limit' | 'http-500' | 'bad-shape' | 'invalid-key';
+
+export interface FakeCryptoCompare {
+  readonly wsUrl: string;
+  readonly restUrl: string;
+  /** Every histominute request, in order. */
+  readonly restRequests: readonly FakeRestRequest[];
+  /** Every subscription string received, in order. */
+  readonly subscriptions: readonly string[];
+  connectionsOpened(): number;
+  openSockets(): number;
+  heartbeatsSent(): number;
+  pushTrade(trade: FakeTrade): void;
+  /** Sends text as it is to every open socket (malformed frames). */
+  sendRaw(text: string): void;
+  sendHeartbeat(): void;
+  setHeartbeatInterval(ms: number): void;
+  /** Terminates every open socket, as a network failure would. */
+  dropConnections(): void;
+  /** New sockets are terminated right after the welcome (never subscribed). */
+  setDropOnConnect(drop: boolean): void;
+  /** Answer WebSocket upgrades with this HTTP status instead; undefined to accept again. */
+  setUpgradeStatus(status: number | undefined): void;
+  /** The minute series histominute serves for a pair on an exchange. */
+  setMinutes(exchange: string, base: string, quote: string, candles: CcMinuteCandle[]): void;
+  /** The next `count` histominute calls fail this way. */
+  failNextRest(kind: FakeRestFailure, count?: number): void;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
+const TRADE_SUB_RE = /^0~([^~]+)~([^~]+)~([^~]+)$/;
+const NANOS_PER_MS = 1_000_000;
+const MINUTE_SEC = 60;
+
+const RATE_LIMIT_BODY = {
+  Response: 'Error',
+  Message: 'You are over your rate limit please upgrade your account!',
+  HasWarning: false,
+  Type: 99,
+  RateLimit: {
+    calls_made: { second: 21, minute: 21, hour: 21, day: 21, month: 21, total_calls: 21 },
+    max_calls: { second: 20, minute: 300, hour: 3000, day: 10000, month: 75000 },
+  },
+  Data: {},
+};
+const INVALID_KEY_BODY = {
+  Response: 'Error',
+  Message: 'You need a valid auth key or api key to access this endpoint',
+  HasWarning: false,
+  Type: 1,
+  RateLimit: {},
+  Data: {},
+};
+
+function emptyCandle(time: number, close: number): CcMinuteCandle {
+  return { time, open: close, high: close, low: close, close, volumefrom: 0, volumeto: 0 };
+}
+
+export async function startFakeCryptoCompare(
+  options: FakeCryptoCompareOptions = {},
+): Promise<FakeCryptoCompare> {
+  const apiKey = options.apiKey ?? 'test-api-key';
+  const replayTrades = options.replayTrades ?? 20;
+  const restRequests: FakeRestRequest[] = [];
+  const subscriptions: string[] = [];
+  const subsBySocket = new Map<WebSocket, Set<string>>();
+  const history = new Map<string, string[]>();
+  const minutes = new Map<string, CcMinuteCandle[]>();
+  const failures: FakeRestFailure[] = [];
+  let connectionsOpened = 0;
+  let heartbeatsSent = 0;
+  let heartbeatTimer: NodeJS.Timeout | undefined;
+  let dropOnConnect = false;
+  let upgradeStatus: number | undefined;
+  let closing: Promise<void> | undefined;
+
+  const send = (socket: WebSocket, message: unknown): void => {
+    if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(message));
+  };
+
+  const onSubAdd = (socket: WebSocket, subs: unknown): void => {
+    const mine = subsBySocket.get(socket);
+    if (!mine || !Array.isArray(subs)) return;
+    for (const sub of subs) {
+      if (typeof sub !== 'string' || !TRADE_SUB_RE.test(sub)) {
+        send(socket, { TYPE: '500', MESSAGE: 'INVALID_SUB', PARAMETER: String(sub), INFO: '' });
+        continue;
+      }
+      subscriptions.push(sub);
+      mine.add(sub);
+      for (const frame of history.get(sub) ?? []) socket.send(frame);
+      send(socket, { TYPE: '16', MESSAGE: 'SUBSCRIBECOMPLETE', SUB: sub });
+    }
+    send(socket, {
+      TYPE: '3',
+      MESSAGE: 'LOADCOMPLETE',
+      INFO: 'All your valid subs have been loaded.',
+    });
+  };
+
+  const wss = new WebSocketServer({ noServer: true });
+  wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
+    connectionsOpened++;
+    socket.on('error', () => undefined);
+    const key = new URL(request.url ?? '/', 'http://fake').searchParams.get('api_key');
+    if (key !== apiKey) {
+      send(socket, {
+        TYPE: '401',
+        MESSAGE: 'UNAUTHORIZED',
+        PARAMETER: 'api_key',
+        INFO: 'We only support JSON format with a valid api_key.',
+      });
+      socket.close();
+      return;
+    }
+    subsBySocket.set(socket, new Set());
+    socket.on('close', () => subsBySocket.delete(socket));
+    send(socket, {
+      TYPE: '20',
+      MESSAGE: 'STREAMERWELCOME',
+      SERVER_NAME: 'fake-streamer',
+      SERVER_TIME_MS: Date.now(),
+      DATA_FORMAT: 'JSON',
+    });
+    if (dropOnConnect) {
+      socket.terminate();
+      return;
+    }
+    socket.on('message', (data) => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(frameText(data));
+      } catch {
+        send(socket, { TYPE: '500', MESSAGE: 'INVALID_JSON', PARAMETER: '', INFO: '' });
+        return;
+      }
+      const action = parsed as { action?: unknown; subs?: unknown };
+      if (action.action === 'SubAdd') onSubAdd(socket, action.subs);
+    });
+  });
+
+  const histominute = (query: Record<string, string>): unknown => {
+    const limit = Number(query['limit'] ?? 1440);
+    const toTs = Number(query['toTs'] ?? Math.floor(Date.now() / SECOND_MS));
+    const key = `${query['e'] ?? 'CCCAGG'}~${query['fsym']}~${query['tsym']}`;
+    const series = minutes.get(key);
+    if (!series) {
+      return { ...INVALID_KEY_BODY, Message: 'cccagg_or_exchange_market_does_not_exist', Type: 2 };
+    }
+    const endSec = Math.floor(toTs / MINUTE_SEC) * MINUTE_SEC;
+    const startSec = endSec - limit * MINUTE_SEC;
+    const byTime = new Map(series.map((c) => [c.time, c]));
+    const listedSec = series[0]?.time ?? Number.POSITIVE_INFINITY;
+    // Before the listing: all zeros; a minute without trades: flat at the previous close.
+    let lastClose = 0;
+    for (const c of series) if (c.time < startSec) lastClose = c.close;
+    const data: CcMinuteCandle[] = [];
+    for (let t = startSec; t <= endSec; t += MINUTE_SEC) {
+      const c = byTime.get(t) ?? (t < listedSec ? emptyCandle(t, 0) : emptyCandle(t, lastClose));
+      lastClose = c.close;
+      data.push(c);
+    }
+    const rows = data.map((c) => ({ ...c, conversionType: 'direct', conversionSymbol: '' }));
+    return {
+      Response: 'Success',
+      Message: '',
+      HasWarning: false,
+      Type: 100,
+      RateLimit: {},
+      Data: { Aggregated: false, TimeFrom: startSec, TimeTo: endSec, Data: rows },
+    };
+  };
+
+  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    const url = new URL(request.url ?? '/', 'http://fake');
+    const reply = (status: number, body: unknown): void => {
+      response.writeHead(status, { 'content-type': 'application/json' });
+      response.end(typeof body === 'string' ? body : JSON.stringify(body));
+    };
+    if (url.pathname !== '/data/v2/histominute') return reply(404, { Response: 'Error' });
+    const authorization = request.headers.authorization;
+    restRequests.push({
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      authorization,
+    });
+    const failure = failures.shift();
+    if (failure === 'rate-limit') return reply(200, RATE_LIMIT_BODY);
+    if (failure === 'http-500') return reply(500, 'internal error');
+    if (failure === 'bad-shape') return reply(200, { Response: 'Success', Data: { Data: 'nope' } });
+    if (failure === 'invalid-key' || authorization !== `Apikey ${apiKey}`) {
+      return reply(200, INVALID_KEY_BODY);
+    }
+    return reply(200, histominute(Object.fromEntries(url.searchParams)));
+  });
+  server.on('upgrade', (request: IncomingMessage, socket, head) => {
+    const url = new URL(request.url ?? '/', 'http://fake');
+    if (upgradeStatus !== undefined || url.pathname !== '/v2') {
+      const status = upgradeStatus ?? 404;
+      socket.end(`HTTP/1.1 ${status} Refused\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
+  });
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+
+  const fake: FakeCryptoCompare = {
+    wsUrl: `ws://127.0.0.1:${port}/v2`,
+    restUrl: `http://127.0.0.1:${port}`,
+    restRequests,
+    subscriptions,
+    connectionsOpened: () => connectionsOpened,
+    openSockets: () => wss.clients.size,
+    heartbeatsSent: () => heartbeatsSent,
+    pushTrade(trade) {
+      const exchange = trade.exchange ?? 'Coinbase';
+      const sub = `0~${exchange}~${trade.base}~${trade.quote}`;
+      const seconds = Math.floor(trade.tsMs / SECOND_MS);
+      const frame = JSON.stringify({
+        TYPE: '0',
+        M: exchange,
+        FSYM: trade.base,
+        TSYM: trade.quote,
+        F: String(trade.flags ?? 2),
+        ID: String(trade.id),
+        TS: seconds,
+        Q: trade.size,
+        P: trade.price,
+        TOTAL: trade.size * trade.price,
+        RTS: seconds,
+        ...(trade.withNanos === false
+          ? {}
+          : { TSNS: (trade.tsMs - seconds * SECOND_MS) * NANOS_PER_MS, RTSNS: 0 }),
+      });
+      const kept = [...(history.get(sub) ?? []), frame].slice(-replayTrades);
+      history.set(sub, kept);
+      for (const [socket, subs] of subsBySocket) if (subs.has(sub)) socket.send(frame);
+    },
+    sendRaw(text) {
+      for (const socket of wss.clients) socket.send(text);
+    },
+    sendHeartbeat() {
+      for (const socket of wss.clients) {
+        send(socket, { TYPE: '999', MESSAGE: 'HEARTBEAT', TIMEMS: Date.now() });
+        heartbeatsSent++;
+      }
+    },
+    setHeartbeatInterval(ms) {
+      clearInterval(heartbeatTimer);
+      heartbeatTimer = ms > 0 ? setInterval(() => fake.sendHeartbeat(), ms) : undefined;
+    },
+    dropConnections() {
+      for (const socket of wss.clients) socket.terminate();
+    },
+    setDropOnConnect(drop) {
+      dropOnConnect = drop;
+    },
+    setUpgradeStatus(status) {
+      upgradeStatus = status;
+    },
+    setMinutes(exchange, base, quote, candles) {
+      minutes.set(
+        `${exchange}~${base}~${quote}`,
+        [...candles].sort((a, b) => a.time - b.time),
+      );
+    },
+    failNextRest(kind, count = 1) {
+      for (let i = 0; i < count; i++) failures.push(kind);
+    },
+    close() {
+      closing ??= (async () => {
+        clearInterval(heartbeatTimer);
+        for (const socket of wss.clients) socket.terminate();
+        await new Promise<void>((resolve) => wss.close(() => resolve()));
+        server.closeAllConnections();
+        await new Promise<void>((resolve, reject) =>
+          server.close((err) => (err ? reject(err) : resolve())),
+        );
+      })();
+      return closing;
+    },
+  };
+  fake.setHeartbeatInterval(options.heartbeatIntervalMs ?? 0);
+  return fake;
+}

@@ -1,0 +1,422 @@
+/**
+ * Live trades from the CryptoCompare streamer (WebSocket API v2): connect with `?api_key=`,
+ * answer the welcome (TYPE 20) with `SubAdd` of `0~<exchange>~<BASE>~<QUOTE>`, read TYPE 0
+ * trades. Reconnects with backoff, watches for silence (the server sends TYPE 999 heartbeats),
+ * drops the trades it re-sends on every subscribe and fills the whole minutes missed while
+ * away from REST minute history.
+ */
+import type { BackoffOptions, Clock, EpochMs, MarketSymbol, Tick } from '@candlestream/core';
+import {
+  AppError,
+  DAY_MS,
+  DEFAULT_BACKOFF,
+  backoffDelayMs,
+  invalidArgument,
+  sleep,
+  systemClock,
+} from '@candlestream/core';
+import type { Logger } from '@candlestream/logger';
+import type { RawData } from 'ws';
+import { WebSocket } from 'ws';
+import { GapFiller } from './cryptocompare-gapfill.js';
+import type { CcMessage, MalformedKind } from './cryptocompare-protocol.js';
+import {
+  CC_TYPE,
+  decodeMessage,
+  describeMessage,
+  frameText,
+  pairKey,
+  parseTrade,
+  tradeSubscription,
+} from './cryptocompare-protocol.js';
+import { TradeQueue } from './cryptocompare-queue.js';
+import type { FetchFn, RetryOptions } from './cryptocompare-rest.js';
+import { DEFAULT_EXCHANGE, DEFAULT_REST_URL, fetchMinuteCandles } from './cryptocompare-rest.js';
+import type { SourceRunOptions, SourceStatus, TradeSource } from './source.js';
+
+export const DEFAULT_WS_URL = 'wss://streamer.cryptocompare.com/v2';
+/** The server sends a heartbeat every 30 to 60 s; 90 s of silence is past any healthy gap. */
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 90_000;
+/** A connection that stayed up this long was healthy: the next failure backs off from scratch. */
+export const DEFAULT_HEALTHY_AFTER_MS = 60_000;
+export const DEFAULT_MAX_QUEUED_TRADES = 10_000;
+/** CryptoCompare re-sends the latest 20 trades per subscription; this is ample. */
+export const DEFAULT_RECENT_IDS_PER_SYMBOL = 1_000;
+/** Minute history is kept about 7 days; an older gap is filled for its newest 7 days only. */
+export const DEFAULT_MAX_GAP_FILL_MS = 7 * DAY_MS;
+
+export interface CryptoCompareWsOptions {
+  apiKey: string;
+  symbols: readonly MarketSymbol[];
+  /** Exchange whose trades to stream; default Coinbase (CCCAGG has no trade channel). */
+  exchange?: string;
+  wsUrl?: string;
+  restUrl?: string;
+  logger: Logger;
+  clock?: Clock;
+  heartbeatTimeoutMs?: number;
+  healthyAfterMs?: number;
+  backoff?: BackoffOptions;
+  random?: () => number;
+  maxQueuedTrades?: number;
+  recentIdsPerSymbol?: number;
+  maxGapFillMs?: number;
+  /** For the gap-fill REST calls. */
+  fetch?: FetchFn;
+  requestTimeoutMs?: number;
+  gapFillRetry?: Omit<RetryOptions, 'signal' | 'logger'>;
+}
+
+export interface WsSourceStats {
+  connections: number;
+  duplicates: number;
+  malformed: Partial<Record<MalformedKind, number>>;
+  /** Live trades dropped because the consumer fell behind. */
+  dropped: number;
+  gapFills: number;
+  gapFillFailures: number;
+  backfilledTrades: number;
+}
+
+export interface CryptoCompareWsSource extends TradeSource {
+  readonly kind: 'cryptocompare';
+  /** Counters over every run of this source. */
+  stats(): WsSourceStats;
+}
+
+type Settings = Required<
+  Omit<CryptoCompareWsOptions, 'fetch' | 'gapFillRetry' | 'requestTimeoutMs'>
+> &
+  Pick<CryptoCompareWsOptions, 'fetch' | 'gapFillRetry' | 'requestTimeoutMs'>;
+
+export function createCryptoCompareWsSource(
+  options: CryptoCompareWsOptions,
+): CryptoCompareWsSource {
+  if (options.apiKey === '') throw invalidArgument('CryptoCompare API key is empty');
+  if (options.symbols.length === 0) throw invalidArgument('no symbols to stream');
+  // Field by field, so an option passed as undefined still gets its default.
+  const settings: Settings = {
+    apiKey: options.apiKey,
+    symbols: options.symbols,
+    exchange: options.exchange ?? DEFAULT_EXCHANGE,
+    wsUrl: options.wsUrl ?? DEFAULT_WS_URL,
+    restUrl: options.restUrl ?? DEFAULT_REST_URL,
+    logger: options.logger.child({ component: 'cryptocompare-ws' }),
+    clock: options.clock ?? systemClock,
+    heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS,
+    healthyAfterMs: options.healthyAfterMs ?? DEFAULT_HEALTHY_AFTER_MS,
+    backoff: options.backoff ?? DEFAULT_BACKOFF,
+    random: options.random ?? Math.random,
+    maxQueuedTrades: options.maxQueuedTrades ?? DEFAULT_MAX_QUEUED_TRADES,
+    recentIdsPerSymbol: options.recentIdsPerSymbol ?? DEFAULT_RECENT_IDS_PER_SYMBOL,
+    maxGapFillMs: options.maxGapFillMs ?? DEFAULT_MAX_GAP_FILL_MS,
+    fetch: options.fetch,
+    requestTimeoutMs: options.requestTimeoutMs,
+    gapFillRetry: options.gapFillRetry,
+  };
+  if (!URL.canParse(settings.wsUrl) || !/^wss?:$/.test(new URL(settings.wsUrl).protocol)) {
+    throw invalidArgument(
+      `CryptoCompare WebSocket URL ${JSON.stringify(settings.wsUrl)} is invalid`,
+    );
+  }
+  const stats: WsSourceStats = {
+    connections: 0,
+    duplicates: 0,
+    malformed: {},
+    dropped: 0,
+    gapFills: 0,
+    gapFillFailures: 0,
+    backfilledTrades: 0,
+  };
+
+  async function* trades(run: SourceRunOptions): AsyncGenerator<Tick> {
+    const live = new LiveRun(settings, run, stats);
+    live.start();
+    try {
+      for (;;) {
+        const tick = await live.next();
+        if (!tick) return;
+        yield tick;
+      }
+    } finally {
+      await live.stop();
+    }
+  }
+
+  return {
+    kind: 'cryptocompare',
+    trades,
+    stats: () => ({ ...stats, malformed: { ...stats.malformed } }),
+  };
+}
+
+/** One connection's fate, filled in by its handlers. */
+interface Connection {
+  socket: WebSocket;
+  reason: string;
+  fatal: AppError | undefined;
+  healthySince: EpochMs | undefined;
+}
+
+interface ConnectionEnd {
+  reason: string;
+  fatal: AppError | undefined;
+  upForMs: number;
+}
+
+/** One `trades()` call: a connect loop feeding a queue that the generator drains. */
+class LiveRun {
+  readonly #s: Settings;
+  readonly #run: SourceRunOptions;
+  readonly #stats: WsSourceStats;
+  readonly #log: Logger;
+  readonly #stop = new AbortController();
+  readonly #queue: TradeQueue;
+  readonly #byPair = new Map<string, MarketSymbol>();
+  readonly #gaps: GapFiller;
+  readonly #subs: string[];
+  #loop: Promise<void> = Promise.resolve();
+  #finished = false;
+  #fatal: AppError | undefined;
+  #wake: (() => void) | undefined;
+  #connected = false;
+
+  constructor(settings: Settings, run: SourceRunOptions, stats: WsSourceStats) {
+    this.#s = settings;
+    this.#run = run;
+    this.#stats = stats;
+    this.#log = settings.logger;
+    this.#queue = new TradeQueue(settings.maxQueuedTrades, settings.logger, (n) => {
+      stats.dropped += n;
+    });
+    this.#subs = settings.symbols.map((s) => tradeSubscription(settings.exchange, s));
+    for (const symbol of settings.symbols) this.#byPair.set(pairKey(symbol), symbol);
+    this.#gaps = new GapFiller({
+      symbols: settings.symbols,
+      resumeFrom: run.resumeFrom,
+      exchange: settings.exchange,
+      recentIdsPerSymbol: settings.recentIdsPerSymbol,
+      maxHeldTrades: settings.maxQueuedTrades,
+      maxGapFillMs: settings.maxGapFillMs,
+      queue: this.#queue,
+      counters: stats,
+      logger: settings.logger,
+      fetchCandles: (symbol, fromMs, toMs) =>
+        fetchMinuteCandles({
+          restUrl: settings.restUrl,
+          apiKey: settings.apiKey,
+          symbol,
+          exchange: settings.exchange,
+          fromMs,
+          toMs,
+          fetch: settings.fetch,
+          requestTimeoutMs: settings.requestTimeoutMs,
+          signal: this.#stop.signal,
+          retry: { ...settings.gapFillRetry, logger: settings.logger },
+        }),
+      onGapStart: (from, to) => this.#status({ state: 'gap-filling', from, to }),
+      onFillEnd: () => {
+        if (!this.#gaps.filling && this.#connected) this.#status({ state: 'connected' });
+        this.#notify();
+      },
+      stopping: () => this.#stop.signal.aborted,
+    });
+  }
+
+  start(): void {
+    const onAbort = (): void => this.#stop.abort();
+    this.#run.signal.addEventListener('abort', onAbort, { once: true });
+    if (this.#run.signal.aborted) this.#stop.abort();
+    this.#stop.signal.addEventListener('abort', () => this.#notify(), { once: true });
+    this.#loop = this.#connectLoop()
+      .catch((err: unknown) => {
+        this.#fatal ??= AppError.from(err);
+      })
+      .finally(() => {
+        this.#run.signal.removeEventListener('abort', onAbort);
+        this.#finished = true;
+        this.#notify();
+      });
+  }
+
+  /** The next trade, or undefined once the run is over; throws the fatal error, if any. */
+  async next(): Promise<Tick | undefined> {
+    for (;;) {
+      if (this.#stop.signal.aborted) return undefined;
+      const tick = this.#queue.shift();
+      if (tick) return tick;
+      if (this.#fatal) throw this.#fatal;
+      if (this.#finished) return undefined;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+  }
+
+  /** Closes the socket, cancels backoff and gap fills, and waits until all of it has ended. */
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    await this.#loop;
+    await this.#gaps.settled();
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  #status(status: SourceStatus): void {
+    try {
+      this.#run.onStatus?.(status);
+    } catch (err) {
+      this.#log.error('onStatus callback threw', { err });
+    }
+  }
+
+  async #connectLoop(): Promise<void> {
+    let attempt = 0;
+    while (!this.#stop.signal.aborted) {
+      const end = await this.#connectOnce();
+      this.#connected = false;
+      if (this.#stop.signal.aborted) return;
+      if (end.fatal) {
+        this.#log.error('CryptoCompare refused us; giving up', { err: end.fatal });
+        this.#fatal = end.fatal;
+        return;
+      }
+      this.#gaps.disconnected();
+      this.#status({ state: 'disconnected', reason: end.reason });
+      if (end.upForMs >= this.#s.healthyAfterMs) attempt = 0;
+      const delayMs = backoffDelayMs(attempt, this.#s.backoff, this.#s.random);
+      attempt++;
+      this.#log.warn('connection lost; reconnecting', { reason: end.reason, attempt, delayMs });
+      try {
+        await sleep(delayMs, this.#stop.signal);
+      } catch {
+        return; // stopped during the wait
+      }
+    }
+  }
+
+  #connectOnce(): Promise<ConnectionEnd> {
+    return new Promise((resolve) => {
+      const url = new URL(this.#s.wsUrl);
+      url.searchParams.set('api_key', this.#s.apiKey);
+      const socket = new WebSocket(url, { handshakeTimeout: this.#s.heartbeatTimeoutMs });
+      this.#stats.connections++;
+      const conn: Connection = {
+        socket,
+        reason: 'connection closed',
+        fatal: undefined,
+        healthySince: undefined,
+      };
+      // Any frame proves the link alive; silence past the timeout means it is dead.
+      const watchdog = setTimeout(() => {
+        conn.reason = `no message for ${this.#s.heartbeatTimeoutMs} ms (heartbeat timeout)`;
+        socket.terminate();
+      }, this.#s.heartbeatTimeoutMs);
+      const onStop = (): void => socket.terminate();
+      this.#stop.signal.addEventListener('abort', onStop, { once: true });
+
+      socket.on('unexpected-response', (_request, response) => {
+        response.resume();
+        const status = response.statusCode ?? 0;
+        if (status === 401 || status === 403) {
+          conn.fatal = unauthenticated(`the WebSocket upgrade was refused with HTTP ${status}`);
+        } else {
+          conn.reason = `the WebSocket upgrade was answered with HTTP ${status}`;
+        }
+        socket.terminate();
+      });
+      socket.on('error', (err) => {
+        if (conn.reason === 'connection closed') conn.reason = err.message;
+      });
+      socket.on('message', (data, isBinary) => {
+        watchdog.refresh();
+        this.#onFrame(conn, data, isBinary);
+      });
+      socket.on('close', (code) => {
+        clearTimeout(watchdog);
+        this.#stop.signal.removeEventListener('abort', onStop);
+        if (conn.reason === 'connection closed') conn.reason = `connection closed (code ${code})`;
+        const upForMs =
+          conn.healthySince === undefined ? 0 : this.#s.clock.now() - conn.healthySince;
+        resolve({ reason: conn.reason, fatal: conn.fatal, upForMs });
+      });
+      if (this.#stop.signal.aborted) socket.terminate();
+    });
+  }
+
+  #onFrame(conn: Connection, data: RawData, isBinary: boolean): void {
+    if (isBinary) {
+      this.#malformed('binary-frame', 'binary frame');
+      return;
+    }
+    const decoded = decodeMessage(frameText(data));
+    if (!decoded.ok) {
+      this.#malformed(decoded.kind, decoded.detail);
+      return;
+    }
+    const msg = decoded.message;
+    switch (msg.TYPE) {
+      case CC_TYPE.TRADE:
+        this.#onTrade(msg);
+        return;
+      case CC_TYPE.HEARTBEAT:
+        return;
+      case CC_TYPE.WELCOME:
+        conn.socket.send(JSON.stringify({ action: 'SubAdd', subs: this.#subs }));
+        this.#log.info('connected; subscribing', { subs: this.#subs, server: msg['SERVER_NAME'] });
+        return;
+      case CC_TYPE.SUBSCRIBE_COMPLETE:
+        this.#log.debug('subscribed', { sub: msg['SUB'] });
+        return;
+      case CC_TYPE.LOAD_COMPLETE:
+        conn.healthySince = this.#s.clock.now();
+        this.#connected = true;
+        if (!this.#gaps.filling) this.#status({ state: 'connected' });
+        return;
+      case CC_TYPE.UNAUTHORIZED:
+        conn.fatal = unauthenticated(describeMessage(msg));
+        conn.socket.terminate();
+        return;
+      case CC_TYPE.RATE_LIMIT:
+        // Too many sockets or connects too fast: back off and try again.
+        conn.reason = `rate limited: ${describeMessage(msg)}`;
+        conn.socket.terminate();
+        return;
+      case CC_TYPE.ERROR:
+        // INVALID_SUB and the like name one subscription; the others still stream. The server
+        // closes the socket itself after FORCE_DISCONNECT.
+        if (msg['MESSAGE'] === 'FORCE_DISCONNECT') conn.reason = `server: ${describeMessage(msg)}`;
+        else this.#log.warn('CryptoCompare reported an error', { error: describeMessage(msg) });
+        return;
+      default:
+        this.#log.debug('ignoring message', { type: msg.TYPE, message: msg['MESSAGE'] });
+    }
+  }
+
+  #malformed(kind: MalformedKind, detail: string): void {
+    const count = (this.#stats.malformed[kind] ?? 0) + 1;
+    this.#stats.malformed[kind] = count;
+    // Once per kind: a feed gone bad would otherwise log every frame.
+    if (count === 1) {
+      this.#log.warn('skipping malformed message (further ones only counted)', { kind, detail });
+    }
+  }
+
+  #onTrade(msg: CcMessage): void {
+    const parsed = parseTrade(msg, this.#byPair);
+    if (!parsed.ok) {
+      this.#malformed(parsed.kind, parsed.detail);
+      return;
+    }
+    this.#gaps.accept(parsed.tick);
+    this.#notify();
+  }
+}
+
+function unauthenticated(detail: string): AppError {
+  return new AppError('UNAUTHENTICATED', `CryptoCompare refused the API key: ${detail}`, {
+    retriable: false,
+  });
+}
