@@ -117,7 +117,12 @@ export class Pipeline {
   }
 
   /** Rebuilds the live candles from storage: the forming bars of every recently active symbol. */
-  async restore(signal: AbortSignal): Promise<number> {
+  restore(signal: AbortSignal): Promise<number> {
+    // In turn: a batch handler left over from a crashed consumer finishes (or gives up) first.
+    return this.#inTurn(() => this.#restore(signal));
+  }
+
+  async #restore(signal: AbortSignal): Promise<number> {
     const started = Date.now();
     const live = new LiveCandles({ allowedLatenessMs: this.#o.latenessMs });
     const { repository } = this.#o;
@@ -164,11 +169,13 @@ export class Pipeline {
       const minutes = new Set(
         late.filter((t) => t.symbol === symbol).map((t) => floorBucket(t.ts, '1m')),
       );
+      // Buckets that ended before the event-time close line are closed; anything later is still
+      // forming and is re-announced by the rebuild below, never as final.
+      const closeLine = floorBucket(this.#live.watermark(symbol) - this.#o.latenessMs, '1m');
       for (const interval of INTERVALS) {
-        const forming = this.#live.forming(symbol, interval)?.time ?? Number.POSITIVE_INFINITY;
         const buckets = new Set([...minutes].map((m) => floorBucket(m, interval)));
         for (const bucket of buckets) {
-          if (bucket >= forming) continue;
+          if (!(bucket + INTERVAL_MS[interval] <= closeLine)) continue;
           const [bar] = await repository.readBars(
             symbol,
             interval,
@@ -219,6 +226,8 @@ export class Pipeline {
   }
 
   async #handle(batch: ConsumedBatch, { heartbeat, signal }: BatchContext): Promise<void> {
+    // A batch of a consumer that has since stopped must not touch the state restored after it.
+    if (signal.aborted) throw new AppError('CANCELLED', 'consumer stopped before the batch ran');
     const started = Date.now();
     const trades: Tick[] = [];
     const sources: ConsumedMessage[] = [];
