@@ -21,7 +21,7 @@ import {
   WEEK_MS,
   DAY_MS,
 } from '@candlestream/core';
-import type { Repository } from '@candlestream/db';
+import type { InsertTradesResult, Repository } from '@candlestream/db';
 import type {
   BatchContext,
   ConsumedBatch,
@@ -261,12 +261,16 @@ export class Pipeline {
     );
     this.#m.dead.inc(dead.length);
     await this.#publishUpdates(events, publishedAt, signal, heartbeat);
-    const stored = await this.#store(trades, sources, signal, heartbeat);
-    if (late > 0) {
-      // After the write, so storage has the late trades; a crash before this repeats the batch,
-      // and the trades are late again after the restore, so the corrections are not lost.
+    const { inserted: stored, changed } = await this.#store(trades, sources, signal, heartbeat);
+    // Only late trades that are new to storage changed a closed bar; a redelivered one did not.
+    const changing = lateTrades.filter((t) =>
+      changed.has(`${t.symbol} ${floorBucket(t.ts, '1m')}`),
+    );
+    if (changing.length > 0) {
+      // After the write, so storage has them. A crash between the two loses these corrections
+      // (storage, which the API reads, is right regardless); the window is one round trip.
       const corrections = await this.#retrying('database', signal, heartbeat, () =>
-        this.#corrections(lateTrades),
+        this.#corrections(changing),
       );
       await this.#publishUpdates(corrections, publishedAt, signal, heartbeat);
       events.push(...corrections);
@@ -298,24 +302,31 @@ export class Pipeline {
     sources: readonly ConsumedMessage[],
     signal: AbortSignal,
     heartbeat?: () => Promise<void>,
-  ): Promise<number> {
+  ): Promise<{ inserted: number; changed: Set<string> }> {
+    const changed = new Set<string>();
+    const note = (result: InsertTradesResult): number => {
+      for (const m of result.touched) if (m.trades > 0) changed.add(`${m.symbol} ${m.bucket}`);
+      return result.inserted;
+    };
     try {
-      const { inserted } = await this.#retrying('database', signal, heartbeat, () =>
-        this.#o.repository.insertTrades(trades),
+      const inserted = note(
+        await this.#retrying('database', signal, heartbeat, () =>
+          this.#o.repository.insertTrades(trades),
+        ),
       );
       this.#m.stored.inc(inserted);
-      return inserted;
+      return { inserted, changed };
     } catch (err) {
       if (!isDataError(err)) throw err;
       // One bad row fails the whole statement: find it by writing one trade at a time.
       let inserted = 0;
       for (const [i, trade] of trades.entries()) {
         try {
-          inserted += (
+          inserted += note(
             await this.#retrying('database', signal, heartbeat, () =>
               this.#o.repository.insertTrades([trade]),
-            )
-          ).inserted;
+            ),
+          );
         } catch (rowErr) {
           if (!isDataError(rowErr)) throw rowErr;
           const reason = `refused by the database: ${(rowErr as Error).message}`;
@@ -327,7 +338,7 @@ export class Pipeline {
         }
       }
       this.#m.stored.inc(inserted);
-      return inserted;
+      return { inserted, changed };
     }
   }
 
