@@ -1,2 +1,3 @@
 export * from './live-bars.js';
 export * from './redis.js';
+export * from './bar-chunks.js';

@@ -1,0 +1,157 @@
+import type { Bar, EpochMs, Interval, MarketSymbol } from '@candlestream/core';
+import { floorBucket, INTERVAL_MS } from '@candlestream/core';
+import type { Logger } from '@candlestream/logger';
+import type { Redis } from 'ioredis';
+
+/** Bars per cached chunk: a day of 1m bars is one chunk, one Redis round trip. */
+export const BARS_PER_CHUNK = 1_440;
+/** Closed chunks never change except by late trades or backfills, which delete them. */
+export const CHUNK_TTL_S = 7 * 24 * 3_600;
+
+export function chunkSpanMs(interval: Interval): number {
+  return INTERVAL_MS[interval] * BARS_PER_CHUNK;
+}
+
+/** Chunks are aligned like the interval's buckets (weeks on Mondays), so a bar is in exactly one. */
+export function chunkStart(time: EpochMs, interval: Interval): EpochMs {
+  const span = chunkSpanMs(interval);
+  const aligned = floorBucket(time, interval);
+  const origin = floorBucket(0, interval);
+  return origin + Math.floor((aligned - origin) / span) * span;
+}
+
+/** Reads the bars of [from, to) from storage; the cache's source of truth. */
+export type BarLoader = (
+  symbol: MarketSymbol,
+  interval: Interval,
+  from: EpochMs,
+  to: EpochMs,
+) => Promise<Bar[]>;
+
+export interface BarCacheStats {
+  hits: number;
+  misses: number;
+  errors: number;
+}
+
+/**
+ * A read-through cache of closed bars in fixed chunks of BARS_PER_CHUNK buckets. Only chunks that
+ * lie wholly before `closedBefore` (a bucket the caller knows is closed) are cached; the rest is
+ * read from storage every time. One MGET answers a range; the chunks it misses are loaded in one
+ * storage read and written back in one pipeline. Any cache failure falls back to storage.
+ */
+export class BarChunkCache {
+  readonly #redis: Redis | undefined;
+  readonly #prefix: string;
+  readonly #load: BarLoader;
+  readonly #log: Logger;
+  readonly stats: BarCacheStats = { hits: 0, misses: 0, errors: 0 };
+
+  constructor(options: {
+    redis: Redis | undefined;
+    prefix: string;
+    load: BarLoader;
+    logger: Logger;
+  }) {
+    this.#redis = options.redis;
+    this.#prefix = options.prefix;
+    this.#load = options.load;
+    this.#log = options.logger.child({ component: 'bar-cache' });
+  }
+
+  key(symbol: MarketSymbol, interval: Interval, start: EpochMs): string {
+    return `${this.#prefix}bars:${symbol}:${interval}:${start}`;
+  }
+
+  /** Bars of [from, to), ascending; buckets before `closedBefore` may come from the cache. */
+  async read(
+    symbol: MarketSymbol,
+    interval: Interval,
+    from: EpochMs,
+    to: EpochMs,
+    closedBefore: EpochMs,
+  ): Promise<Bar[]> {
+    if (to <= from) return [];
+    const span = chunkSpanMs(interval);
+    const chunks: EpochMs[] = [];
+    for (let c = chunkStart(from, interval); c < to && c + span <= closedBefore; c += span) {
+      chunks.push(c);
+    }
+    if (!this.#redis || chunks.length === 0) return this.#load(symbol, interval, from, to);
+
+    const cached = await this.#mget(chunks.map((c) => this.key(symbol, interval, c)));
+    const out: Bar[] = [];
+    const missing = chunks.filter((_, i) => cached[i] === undefined);
+    this.stats.hits += chunks.length - missing.length;
+    this.stats.misses += missing.length;
+    const loaded = new Map<EpochMs, Bar[]>(missing.map((c) => [c, []]));
+    if (missing.length > 0) {
+      // One storage read covers every missing chunk (they are usually adjacent).
+      const bars = await this.#load(
+        symbol,
+        interval,
+        missing[0]!,
+        missing[missing.length - 1]! + span,
+      );
+      for (const bar of bars) loaded.get(chunkStart(bar.time, interval))?.push(bar);
+      await this.#store(symbol, interval, loaded);
+    }
+    const cachedEnd = chunks[chunks.length - 1]! + span;
+    for (const [i, c] of chunks.entries()) {
+      for (const bar of cached[i] ?? loaded.get(c) ?? []) {
+        if (bar.time >= from && bar.time < to) out.push(bar);
+      }
+    }
+    if (cachedEnd < to) out.push(...(await this.#load(symbol, interval, cachedEnd, to)));
+    return out;
+  }
+
+  /** Drops the chunks holding these bars of (symbol, interval), after a late trade or a backfill. */
+  async invalidate(
+    symbol: MarketSymbol,
+    interval: Interval,
+    times: readonly EpochMs[],
+  ): Promise<void> {
+    if (!this.#redis || times.length === 0) return;
+    const keys = [
+      ...new Set(times.map((t) => this.key(symbol, interval, chunkStart(t, interval)))),
+    ];
+    try {
+      await this.#redis.unlink(...keys);
+    } catch (err) {
+      this.stats.errors += 1;
+      this.#log.warn('cache invalidation failed', {
+        keys: keys.length,
+        err: (err as Error).message,
+      });
+    }
+  }
+
+  async #mget(keys: string[]): Promise<(Bar[] | undefined)[]> {
+    try {
+      const raw = await this.#redis!.mget(...keys);
+      return raw.map((text) => (text === null ? undefined : (JSON.parse(text) as Bar[])));
+    } catch (err) {
+      this.stats.errors += 1;
+      this.#log.warn('cache read failed; reading storage', { err: (err as Error).message });
+      return keys.map(() => undefined);
+    }
+  }
+
+  async #store(
+    symbol: MarketSymbol,
+    interval: Interval,
+    chunks: Map<EpochMs, Bar[]>,
+  ): Promise<void> {
+    try {
+      const pipeline = this.#redis!.pipeline();
+      for (const [c, bars] of chunks) {
+        pipeline.set(this.key(symbol, interval, c), JSON.stringify(bars), 'EX', CHUNK_TTL_S);
+      }
+      await pipeline.exec();
+    } catch (err) {
+      this.stats.errors += 1;
+      this.#log.warn('cache write failed', { err: (err as Error).message });
+    }
+  }
+}
