@@ -1,0 +1,43 @@
+import type { BarUpdate } from '@candlestream/core';
+import { decodeBarUpdate } from '@candlestream/core';
+import { BatchConsumer } from '@candlestream/kafka';
+import { fromCallback } from 'xstate';
+import type { DatastoreEvent } from '../datastore.machine.js';
+import type { Deps } from './deps.js';
+
+/** Follows bar-updates from now on into the live view; a crash is reported, never thrown. */
+export function followActor(deps: Deps) {
+  return fromCallback<DatastoreEvent>(({ sendBack }) => {
+    let stopped = false;
+    const log = deps.logger.child({ component: 'follow' });
+    const crashed = (err: unknown): void => {
+      if (!stopped)
+        sendBack({ type: 'CRASHED', error: err instanceof Error ? err.message : String(err) });
+    };
+    const consumer = new BatchConsumer(deps.kafka, {
+      groupId: deps.groupId,
+      topics: [deps.barUpdates.name],
+      fromBeginning: false,
+      maxWaitTimeMs: 20,
+      onCrash: crashed,
+    });
+    deps.consumer = consumer;
+    let refused = 0;
+    consumer
+      .start(async (batch) => {
+        const updates: BarUpdate[] = [];
+        for (const m of batch.messages) {
+          const decoded = decodeBarUpdate(m.value ?? '');
+          if (decoded.ok) updates.push(decoded.value);
+          else if (refused++ < 10)
+            log.warn('bar update refused', { reason: decoded.reason, offset: m.offset });
+        }
+        await deps.live.ingest(updates);
+      })
+      .catch(crashed);
+    return () => {
+      stopped = true;
+      consumer.stop().catch((err: unknown) => log.warn('consumer stop failed', { err }));
+    };
+  });
+}

@@ -1,0 +1,79 @@
+import type { EpochMs } from '@candlestream/core';
+import type { Logger } from '@candlestream/logger';
+import type { HealthReport, Metrics } from '@candlestream/runtime';
+import express from 'express';
+import type { BarService } from './bars.js';
+import type { Authenticator } from './http/auth.js';
+import { requireAuth } from './http/auth.js';
+import type { RateLimiter } from './http/rate-limit.js';
+import { rateLimit } from './http/rate-limit.js';
+import { errorHandler, notFound } from './routes/errors.js';
+import { ohlcvRouter } from './routes/ohlcv.js';
+import { docsPage, OPENAPI } from './routes/openapi.js';
+import { udfRouter } from './routes/udf.js';
+import type { SymbolRegistry } from './symbols.js';
+
+export interface AppDeps {
+  bars: BarService;
+  symbols: SymbolRegistry;
+  now: () => EpochMs;
+  auth: Authenticator;
+  limiter: RateLimiter;
+  health: () => HealthReport;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/** Requests slower than this are logged at info; the rest at debug. */
+const SLOW_REQUEST_MS = 500;
+
+/** The HTTP API. Public: /health, /metrics, /openapi.json, /docs. Behind auth and limits: data. */
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  const log = deps.logger.child({ component: 'http' });
+  const requests = deps.metrics.counter('http_requests_total', 'HTTP requests answered');
+  const seconds = deps.metrics.histogram('http_request_duration_seconds', 'time to answer');
+
+  app.use((req, res, next) => {
+    const started = performance.now();
+    res.on('finish', () => {
+      const durationMs = performance.now() - started;
+      const route = req.path.startsWith('/udf/')
+        ? req.path
+        : req.path.split('/').slice(0, 2).join('/');
+      requests.inc(1, { route, status: String(res.statusCode) });
+      seconds.observe(durationMs / 1_000);
+      const fields = {
+        method: req.method,
+        path: req.path,
+        status: res.statusCode,
+        durationMs: Math.round(durationMs),
+      };
+      if (durationMs > SLOW_REQUEST_MS || res.statusCode >= 500) log.info('request', fields);
+      else log.debug('request', fields);
+    });
+    next();
+  });
+
+  app.get('/health', (_req, res) => {
+    const report = deps.health();
+    res.status(report.status === 'down' ? 503 : 200).json(report);
+  });
+  app.get('/metrics', (_req, res) => {
+    res.type('text/plain; version=0.0.4').send(deps.metrics.render());
+  });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(OPENAPI);
+  });
+  app.get('/docs', (_req, res) => {
+    res.type('html').send(docsPage());
+  });
+
+  app.use(['/ohlcv', '/udf'], requireAuth(deps.auth), rateLimit(deps.limiter));
+  app.use(ohlcvRouter(deps), udfRouter(deps));
+  app.use(notFound);
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,188 @@
+import { INTERVALS, RESOLUTIONS } from '@candlestream/core';
+
+const errorBody = {
+  type: 'object',
+  properties: { error: { type: 'string' } },
+  required: ['error'],
+};
+const udfError = {
+  type: 'object',
+  properties: { s: { const: 'error' }, errmsg: { type: 'string' } },
+  required: ['s', 'errmsg'],
+};
+const bar = {
+  type: 'object',
+  properties: {
+    time: { type: 'string', format: 'date-time', description: 'open time of the UTC bucket' },
+    open: { type: 'number' },
+    high: { type: 'number' },
+    low: { type: 'number' },
+    close: { type: 'number' },
+    volume: { type: 'number' },
+  },
+  required: ['time', 'open', 'high', 'low', 'close', 'volume'],
+};
+const json = (schema: unknown) => ({ 'application/json': { schema } });
+const param = (name: string, description: string, schema: unknown, required = false) => ({
+  name,
+  in: 'query',
+  required,
+  description,
+  schema,
+});
+const commonErrors = {
+  '400': { description: 'bad input', content: json(errorBody) },
+  '401': { description: 'AUTH_MODE=jwt and no valid Bearer token', content: json(errorBody) },
+  '404': { description: 'unknown symbol', content: json(errorBody) },
+  '429': { description: 'rate limited; see Retry-After', content: json(errorBody) },
+};
+const udfErrors = {
+  '400': { description: 'bad input', content: json(udfError) },
+  '404': { description: 'unknown symbol', content: json(udfError) },
+};
+
+/** The API description served at /openapi.json (OpenAPI 3.1). */
+export const OPENAPI = {
+  openapi: '3.1.0',
+  info: {
+    title: 'Candlestream datastore',
+    version: '1',
+    description:
+      'OHLCV candles of crypto trades: history, the TradingView UDF protocol, and a live WebSocket stream at /stream.',
+  },
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+  },
+  paths: {
+    '/ohlcv': {
+      get: {
+        summary: 'Bars of one symbol and interval, history merged with the forming bar',
+        security: [{ bearer: [] }],
+        parameters: [
+          param('symbol', 'BTC-USD (also BTCUSD, BTC/USD, btc-usd)', { type: 'string' }, true),
+          param('interval', 'default 1m', { enum: INTERVALS }),
+          param('startDate', 'inclusive, ISO-8601', { type: 'string', format: 'date-time' }, true),
+          param('endDate', 'exclusive, ISO-8601; default now', {
+            type: 'string',
+            format: 'date-time',
+          }),
+          param('limit', 'at most this many bars, the newest in range', {
+            type: 'integer',
+            minimum: 1,
+          }),
+        ],
+        responses: {
+          '200': {
+            description: 'bars, ascending',
+            content: json({
+              type: 'object',
+              properties: {
+                symbol: { type: 'string' },
+                interval: { enum: INTERVALS },
+                bars: { type: 'array', items: bar },
+                partial: { type: 'boolean', description: 'the last bar is still forming' },
+              },
+            }),
+          },
+          ...commonErrors,
+        },
+      },
+    },
+    '/udf/config': {
+      get: {
+        summary: 'UDF datafeed configuration',
+        responses: { '200': { description: 'config' } },
+      },
+    },
+    '/udf/symbols': {
+      get: {
+        summary: 'UDF symbol info (no `s` key on success)',
+        parameters: [
+          param('symbol', 'symbol, optionally EXCHANGE:SYMBOL', { type: 'string' }, true),
+        ],
+        responses: { '200': { description: 'symbol info' }, ...udfErrors },
+      },
+    },
+    '/udf/search': {
+      get: {
+        summary: 'UDF symbol search (a bare array)',
+        parameters: [
+          param('query', 'text to find', { type: 'string' }),
+          param('limit', 'default 30', { type: 'integer' }),
+        ],
+        responses: { '200': { description: 'matches' } },
+      },
+    },
+    '/udf/history': {
+      get: {
+        summary: 'UDF bars: from inclusive, to exclusive (epoch seconds); countback takes priority',
+        parameters: [
+          param('symbol', 'symbol', { type: 'string' }, true),
+          param('resolution', 'one of the supported resolutions', { enum: RESOLUTIONS }, true),
+          param('from', 'epoch seconds, inclusive', { type: 'integer' }, true),
+          param('to', 'epoch seconds, exclusive', { type: 'integer' }, true),
+          param('countback', 'exactly this many bars before `to` when history has them', {
+            type: 'integer',
+          }),
+        ],
+        responses: {
+          '200': { description: '{s:"ok",t,o,h,l,c,v} or {s:"no_data",nextTime?}' },
+          ...udfErrors,
+        },
+      },
+    },
+    '/udf/time': {
+      get: {
+        summary: 'server time, epoch seconds (text)',
+        responses: { '200': { description: 'time' } },
+      },
+    },
+    '/stream': {
+      get: {
+        summary:
+          'WebSocket: send {"type":"subscribe","symbol","interval"}; receive {"type":"bar",symbol,interval,bar,final}',
+        responses: { '101': { description: 'switching protocols' } },
+      },
+    },
+    '/health': {
+      get: {
+        summary: '{status, service, state, checks}',
+        responses: { '200': { description: 'ok or degraded' }, '503': { description: 'down' } },
+      },
+    },
+    '/metrics': {
+      get: { summary: 'Prometheus text', responses: { '200': { description: 'metrics' } } },
+    },
+  },
+} as const;
+
+function escape(text: string): string {
+  return text.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** /docs: the same description as a page, rendered here (no script fetched from anywhere). */
+export function docsPage(): string {
+  const rows = Object.entries(OPENAPI.paths)
+    .map(([path, ops]) => {
+      const op = (
+        ops as {
+          get: {
+            summary: string;
+            parameters?: { name: string; required: boolean; description: string }[];
+          };
+        }
+      ).get;
+      const params = (op.parameters ?? [])
+        .map(
+          (p) =>
+            `<li><code>${escape(p.name)}</code>${p.required ? ' (required)' : ''}: ${escape(p.description)}</li>`,
+        )
+        .join('');
+      return `<h2><code>GET ${escape(path)}</code></h2><p>${escape(op.summary)}</p>${params ? `<ul>${params}</ul>` : ''}`;
+    })
+    .join('\n');
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Candlestream API</title>
+<style>body{font:15px/1.5 system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem}code{background:#f3f3f3;padding:0 .2em}</style></head>
+<body><h1>Candlestream API</h1><p>${escape(OPENAPI.info.description)} Machine-readable: <a href="/openapi.json">/openapi.json</a>.</p>
+${rows}</body></html>`;
+}

@@ -1,0 +1,201 @@
+import { createServer, type Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { LiveBarStore } from '@candlestream/cache';
+import {
+  BarChunkCache,
+  createRedis,
+  MemoryLiveBarStore,
+  RedisLiveBarStore,
+} from '@candlestream/cache';
+import type { Clock } from '@candlestream/core';
+import { AppError, systemClock } from '@candlestream/core';
+import { Repository } from '@candlestream/db';
+import { createKafka, TOPICS } from '@candlestream/kafka';
+import type { Logger } from '@candlestream/logger';
+import type { HealthReport } from '@candlestream/runtime';
+import { Metrics, watchActor } from '@candlestream/runtime';
+import { createActor } from 'xstate';
+import { connectActor } from './actors/connect.js';
+import type { Deps } from './actors/deps.js';
+import { followActor } from './actors/follow.js';
+import { shutdownActor } from './actors/shutdown.js';
+import { createApp } from './app.js';
+import { BarService } from './bars.js';
+import type { DatastoreConfig } from './config.js';
+import { datastoreMachine } from './datastore.machine.js';
+import { createAuthenticator } from './http/auth.js';
+import { createRateLimiter } from './http/rate-limit.js';
+import { LiveView } from './live.js';
+import { attachStream } from './stream/hub.js';
+import { SymbolRegistry } from './symbols.js';
+
+export const SERVICE_NAME = 'datastore';
+
+export interface DatastoreOverrides {
+  clock?: Clock;
+  schema?: string;
+}
+
+export interface Datastore {
+  readonly port: number;
+  readonly metrics: Metrics;
+  readonly live: LiveView;
+  state(): string;
+  health(): HealthReport;
+  readonly done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function listen(server: Server, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new AppError(
+              'INVALID_CONFIG',
+              `port ${port} is already in use; set PORT to a free port`,
+            )
+          : err,
+      ),
+    );
+    server.listen(port, '0.0.0.0', resolve);
+  });
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : port;
+}
+
+export async function startDatastore(
+  config: DatastoreConfig,
+  logger: Logger,
+  overrides: DatastoreOverrides = {},
+): Promise<Datastore> {
+  const clock = overrides.clock ?? systemClock;
+  const now = (): number => clock.now();
+  const metrics = new Metrics('datastore');
+  const auth = createAuthenticator({
+    mode: config.authMode,
+    ...(config.jwtSecret ? { jwtSecret: config.jwtSecret } : {}),
+    ...(config.jwtPublicKey ? { jwtPublicKey: config.jwtPublicKey } : {}),
+    clock,
+  });
+  if (config.authMode === 'off')
+    logger.warn('AUTH_MODE=off: the API answers anyone; set AUTH_MODE=jwt in production');
+  const repository = new Repository({
+    url: config.databaseUrl,
+    ...(overrides.schema ? { schema: overrides.schema } : {}),
+    logger,
+    clock,
+  });
+  const redis = config.redisUrl ? createRedis(config.redisUrl, logger) : undefined;
+  const store: LiveBarStore = redis
+    ? new RedisLiveBarStore(redis, config.cachePrefix)
+    : new MemoryLiveBarStore();
+  const cache = new BarChunkCache({
+    redis,
+    prefix: config.cachePrefix,
+    load: (symbol, interval, from, to) => repository.readBars(symbol, interval, from, to),
+    logger,
+  });
+  const live = new LiveView({ store, cache, logger });
+  const bars = new BarService({ repository, cache, live, clock, maxBars: config.maxBars });
+  const symbols = new SymbolRegistry(config.symbols, repository, clock);
+  const limiter = createRateLimiter({ requestsPerMinute: config.rateLimitPerMinute, clock });
+
+  let healthOf: () => HealthReport = () => ({
+    status: 'degraded',
+    service: SERVICE_NAME,
+    state: 'starting',
+    checks: {},
+  });
+  const app = createApp({
+    bars,
+    symbols,
+    now,
+    auth,
+    limiter,
+    health: () => healthOf(),
+    metrics,
+    logger,
+  });
+  const server = createServer(app);
+  const hub = attachStream({
+    server,
+    feed: live,
+    logger,
+    ...(config.authMode === 'jwt'
+      ? {
+          authenticate: (req) => {
+            const token = new URL(req.url ?? '/', 'http://x').searchParams.get('token');
+            auth.authenticate(req.headers.authorization ?? (token ? `Bearer ${token}` : undefined));
+          },
+        }
+      : {}),
+    isKnownSymbol: (symbol) => symbols.has(symbol),
+  });
+  let serverClosed: Promise<void> | undefined;
+  const closeServing = (): Promise<void> =>
+    (serverClosed ??= (async () => {
+      await hub.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await store.close();
+    })());
+  const port = await listen(server, config.port);
+  logger.info('listening', { port, auth: config.authMode, cache: redis ? 'redis' : 'memory' });
+
+  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: SERVICE_NAME, logger });
+  const deps: Deps = {
+    kafka,
+    repository,
+    live,
+    logger,
+    barUpdates: TOPICS.barUpdates,
+    groupId: `${SERVICE_NAME}-${randomUUID()}`,
+    consumer: undefined,
+    closeServing,
+  };
+  const actor = createActor(
+    datastoreMachine.provide({
+      actors: {
+        connect: connectActor(deps),
+        follow: followActor(deps),
+        shutdown: shutdownActor(deps),
+      },
+    }),
+  );
+  const running = watchActor(actor, logger);
+  const health = (): HealthReport => {
+    const state = running.state();
+    const { lastError, attempt } = actor.getSnapshot().context;
+    return {
+      status:
+        state === 'live' ? 'ok' : state === 'stopping' || state === 'stopped' ? 'down' : 'degraded',
+      service: SERVICE_NAME,
+      state,
+      checks: {
+        cache: redis ? 'redis' : 'memory',
+        cacheStats: cache.stats,
+        streamClients: hub.clientCount(),
+        updatesReceived: live.received,
+        ...(lastError ? { lastError, failedStarts: attempt } : {}),
+      },
+    };
+  };
+  healthOf = health;
+
+  let stopping: Promise<void> | undefined;
+  return {
+    port,
+    metrics,
+    live,
+    state: () => running.state(),
+    health,
+    done: running.done,
+    stop: () =>
+      (stopping ??= (async () => {
+        if (actor.getSnapshot().status === 'active') actor.send({ type: 'STOP' });
+        await running.done.catch(() => undefined);
+        await closeServing();
+      })()),
+  };
+}
