@@ -9,7 +9,7 @@ import type { ClientOptions } from 'ws';
 import type { StreamHub, StreamOptions } from './hub.js';
 import { attachStream } from './hub.js';
 import type { StreamMessage } from './testing.js';
-import { FakeFeed, RawClient, TestClient, barUpdate, waitUntil } from './testing.js';
+import { FakeFeed, RawClient, TestClient, barUpdate, waitUntil, within } from './testing.js';
 
 const T0 = Date.UTC(2024, 0, 1, 12, 0);
 const KNOWN = new Set(['BTC-USD', 'ETH-USD']);
@@ -236,7 +236,7 @@ describe('/stream hub', () => {
     client.send({ type: 'ping', padding: 'x'.repeat(900) }); // under the limit: fine
     await client.waitFor((m) => m.type === 'pong');
     client.send({ type: 'ping', padding: 'x'.repeat(2_000) });
-    expect((await client.closed).code).toBe(1009);
+    expect(await client.waitClosed()).toBe(1009);
     await waitUntil(() => hub.clientCount() === 0, 'the hub to forget the client');
   });
 
@@ -279,7 +279,7 @@ describe('/stream hub', () => {
     expect(Date.parse(live.messages[at]?.time ?? '')).toBeGreaterThan(T0);
     expect(live.messages[at]?.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     await waitUntil(() => live.pings > 0, 'a ping');
-    expect((await silent.closed).code).toBe(1006);
+    expect(await silent.waitClosed()).toBe(1006);
     expect(dropped).toEqual(['heartbeat']);
     await waitUntil(() => hub.clientCount() === 1, 'the hub to forget the silent client');
     const count = live.messages.length;
@@ -319,10 +319,8 @@ describe('/stream hub', () => {
     for (const client of clients) await subscribed(client, 'BTC-USD', '1m');
     const closing = hub.close();
     expect(hub.close()).toBe(closing);
-    await closing;
-    expect(await Promise.all(clients.map(async (c) => (await c.closed).code))).toEqual([
-      1001, 1001,
-    ]);
+    await within(closing, 'close()');
+    expect(await Promise.all(clients.map((c) => c.waitClosed()))).toEqual([1001, 1001]);
     expect(hub.clientCount()).toBe(0);
     expect(feed.listenerCount()).toBe(0);
     expect(server.listenerCount('upgrade')).toBe(0);

@@ -239,7 +239,7 @@ export function attachStream(options: StreamOptions): StreamHub {
     for (const socket of pendingUpgrades) socket.destroy();
     const open = [...sessions];
     for (const [session] of open) {
-      session.close(CLOSE_GOING_AWAY, 'server shutting down');
+      session.detach();
     }
     // Bounded: ws destroys any socket whose peer ignores the close frame (closeTimeout).
     await Promise.all(open.map(([, closed]) => closed));

@@ -27,6 +27,23 @@ export async function waitUntil(
   }
 }
 
+/** Settles like `work`, or fails after `timeoutMs`, so a hang fails fast instead of timing out. */
+export async function within<T>(
+  work: Promise<T>,
+  what: string,
+  timeoutMs = DEFAULT_WAIT_MS,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took over ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export function barUpdate(
   symbol: string,
   interval: Interval,
@@ -93,7 +110,6 @@ export interface StreamMessage {
 
 export class TestClient {
   readonly messages: StreamMessage[] = [];
-  readonly closed: Promise<{ code: number; reason: string }>;
   pings = 0;
   closeCode: number | undefined;
 
@@ -103,12 +119,7 @@ export class TestClient {
     });
     ws.on('ping', () => this.pings++);
     ws.on('error', () => undefined);
-    this.closed = new Promise((resolve) => {
-      ws.on('close', (code, reason) => {
-        this.closeCode = code;
-        resolve({ code, reason: reason.toString('utf8') });
-      });
-    });
+    ws.on('close', (code) => (this.closeCode = code));
   }
 
   static async open(url: string, options?: ClientOptions): Promise<TestClient> {
@@ -118,6 +129,12 @@ export class TestClient {
       client.ws.once('error', reject);
     });
     return client;
+  }
+
+  /** The close code, once the socket has closed . */
+  async waitClosed(): Promise<number> {
+    await waitUntil(() => this.closeCode !== undefined, 'the socket to close');
+    return this.closeCode ?? 0;
   }
 
   send(message: unknown): void {
