@@ -9,7 +9,15 @@ import type { ClientOptions } from 'ws';
 import type { StreamHub, StreamOptions } from './hub.js';
 import { attachStream } from './hub.js';
 import type { StreamMessage } from './testing.js';
-import { FakeFeed, RawClient, TestClient, barUpdate, waitUntil, within } from './testing.js';
+import {
+  FakeFeed,
+  RawClient,
+  TestClient,
+  barUpdate,
+  captureLogger,
+  waitUntil,
+  within,
+} from './testing.js';
 
 const T0 = Date.UTC(2024, 0, 1, 12, 0);
 const KNOWN = new Set(['BTC-USD', 'ETH-USD']);
@@ -241,7 +249,11 @@ describe('/stream hub', () => {
   });
 
   it('drops a client that stops reading (1013) without holding up the others', async () => {
-    const { port, url, feed, hub, dropped } = await startHub({ maxBufferedBytes: 64 * 1024 });
+    const { logger, lines } = captureLogger();
+    const { port, url, feed, hub, dropped } = await startHub({
+      maxBufferedBytes: 64 * 1024,
+      logger,
+    });
     const reader = await connect(url);
     await subscribed(reader, 'BTC-USD', '1m');
     const stalled = await RawClient.open(port, '/stream');
@@ -269,6 +281,10 @@ describe('/stream hub', () => {
     await waitUntil(() => reader.bars().at(-1)?.bar?.close === -1, 'the reader to get everything');
     expect(reader.bars()).toHaveLength(close);
     expect(reader.isOpen()).toBe(true);
+    const warnings = lines.filter((line) => line['level'] === 'warn');
+    expect(warnings).toEqual([
+      expect.objectContaining({ component: 'stream', msg: 'client dropped: slow' }),
+    ]);
   });
 
   it('sends heartbeats with pings and ends a client that stops answering them', async () => {

@@ -206,14 +206,13 @@ export function attachStream(options: StreamOptions): StreamHub {
   };
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const ours = pathOf(req.url) === path;
+    // Another upgrade listener serves other paths; alone, we answer them so none hangs.
+    if (!ours && server.listenerCount('upgrade') > 1) return;
     // Node removes its own error listener from upgraded sockets; a reset must not crash us.
     socket.on('error', (err) => log.debug('upgrade socket error', { error: err.message }));
-    if (pathOf(req.url) === path) {
-      void admit(req, socket, head);
-    } else if (server.listenerCount('upgrade') === 1) {
-      // Nobody else will answer: refuse rather than leave the socket hanging.
-      refuseUpgrade(socket, 404, `no WebSocket endpoint at ${pathOf(req.url).slice(0, 64)}`);
-    }
+    if (ours) void admit(req, socket, head);
+    else refuseUpgrade(socket, 404, `no WebSocket endpoint at ${pathOf(req.url).slice(0, 64)}`);
   };
 
   const heartbeat = (): void => {
@@ -239,7 +238,7 @@ export function attachStream(options: StreamOptions): StreamHub {
     for (const socket of pendingUpgrades) socket.destroy();
     const open = [...sessions];
     for (const [session] of open) {
-      session.detach();
+      session.close(CLOSE_GOING_AWAY, 'server shutting down');
     }
     // Bounded: ws destroys any socket whose peer ignores the close frame (closeTimeout).
     await Promise.all(open.map(([, closed]) => closed));

@@ -5,7 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { connect } from 'node:net';
+import { Writable } from 'node:stream';
 import type { BarUpdate, EpochMs, Interval, MarketSymbol } from '@candlestream/core';
+import type { Logger } from '@candlestream/logger';
+import { createLogger } from '@candlestream/logger';
 import type { ClientOptions } from 'ws';
 import { WebSocket } from 'ws';
 import type { LiveFeed } from './feed.js';
@@ -42,6 +45,20 @@ export async function within<T>(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A real (winston JSON) logger whose lines the test can read back, parsed. */
+export function captureLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      done();
+    },
+  });
+  return { logger: createLogger({ service: 'test', level: 'debug', stream }), lines };
 }
 
 export function barUpdate(
