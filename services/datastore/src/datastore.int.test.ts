@@ -285,6 +285,35 @@ describe.skipIf(services.skip)(
       );
     });
 
+    it('a late trade in a cached closed day shows at once: the correction drops the cached chunk', async () => {
+      const from = floorBucket(start, '1h') + 2 * HOUR_MS;
+      const url = `/ohlcv?symbol=ETH-USD&interval=1m&startDate=${toIso(from)}&endDate=${toIso(from + HOUR_MS)}`;
+      await get(url);
+      const cachedOnce = toBars((await get(url)).body);
+      const minute = cachedOnce[10]!;
+      const late: Tick = {
+        v: 1,
+        symbol: 'ETH-USD' as MarketSymbol,
+        ts: minute.time + 30_000,
+        price: minute.high + 1_000,
+        size: 5,
+        side: 'buy',
+        id: 'late-correction',
+        source: 'file',
+      };
+      await publisher.send(TOPICS.ticks.name, [{ key: late.symbol, value: encodeTick(late) }]);
+      const want = aggregateTicks([...trades, late], '1m')
+        .get(late.symbol)!
+        .find((b) => b.time === minute.time)!;
+      await waitUntil('the corrected bar', async () => {
+        const bar = toBars((await get(url)).body).find((b) => b.time === minute.time);
+        return bar?.high === late.price;
+      });
+      const corrected = toBars((await get(url)).body).find((b) => b.time === minute.time)!;
+      expect(diffBars([want], [corrected], { volumeRelTol: VOLUME_REL_TOL })).toEqual([]);
+      trades.push(late);
+    });
+
     it('the stream continues exactly from the last history bar, and follows new trades', async () => {
       const history = toBars(
         (await get(`/ohlcv?symbol=BTC-USD&interval=1m&startDate=${toIso(Date.now() - HOUR_MS)}`))
