@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { createActor, fromCallback, fromPromise, toPromise, waitFor } from 'xstate';
+import type { DatastoreEvent } from './datastore.machine.js';
+import { datastoreMachine } from './datastore.machine.js';
+
+function scripted(failures: number) {
+  const calls = { connect: 0, follow: 0, followStopped: 0, shutdown: 0 };
+  let send: ((event: DatastoreEvent) => void) | undefined;
+  const machine = datastoreMachine.provide({
+    actors: {
+      connect: fromPromise(() =>
+        ++calls.connect <= failures
+          ? Promise.reject(new Error('database refused'))
+          : Promise.resolve(),
+      ),
+      follow: fromCallback<DatastoreEvent>(({ sendBack }) => {
+        calls.follow++;
+        send = sendBack;
+        return () => {
+          calls.followStopped++;
+        };
+      }),
+      shutdown: fromPromise(() => {
+        calls.shutdown++;
+        return Promise.resolve();
+      }),
+    },
+    delays: { restartDelay: 1 },
+  });
+  return { actor: createActor(machine).start(), calls, sendUp: (e: DatastoreEvent) => send?.(e) };
+}
+
+describe('datastoreMachine', () => {
+  it('backs off while storage is away, then follows bar-updates', async () => {
+    const { actor, calls } = scripted(2);
+    expect(actor.getSnapshot().value).toBe('connecting');
+    await waitFor(actor, (s) => s.matches('live'));
+    expect(calls).toMatchObject({ connect: 3, follow: 1 });
+    actor.stop();
+  });
+
+  it('a crashed follower is stopped and started again through connect', async () => {
+    const { actor, calls, sendUp } = scripted(0);
+    await waitFor(actor, (s) => s.matches('live'));
+    sendUp({ type: 'CRASHED', error: 'coordinator moved' });
+    expect(actor.getSnapshot().context.lastError).toBe('coordinator moved');
+    expect(calls.followStopped).toBe(1);
+    await waitFor(actor, (s) => s.matches('live') && calls.follow === 2);
+    expect(calls.connect).toBe(2);
+    actor.stop();
+  });
+
+  it('STOP shuts down once and ends in the final state', async () => {
+    const { actor, calls } = scripted(0);
+    await waitFor(actor, (s) => s.matches('live'));
+    actor.send({ type: 'STOP' });
+    actor.send({ type: 'STOP' });
+    await toPromise(actor);
+    expect(actor.getSnapshot().value).toBe('stopped');
+    expect(calls).toMatchObject({ shutdown: 1, followStopped: 1 });
+  });
+});
