@@ -33,3 +33,14 @@ export function needServices<K extends ServiceKind>(
     },
   };
 }
+
+/**
+ * For a test that needs something other than a service (a browser, a built asset): skips with the
+ * reason on a laptop, throws under CI=true, like a missing service. Returns whether to skip.
+ */
+export function needPrerequisite(missing: string | undefined): boolean {
+  if (missing === undefined) return false;
+  if (inject('candlestreamCi')) throw new Error(`missing under CI: ${missing}`);
+  process.stderr.write(`[testkit] skipping: ${missing}\n`);
+  return true;
+}

@@ -22,6 +22,9 @@ export interface AppDeps {
   health: () => HealthReport;
   metrics: Metrics;
   logger: Logger;
+  /** The built page (packages/web/dist), when it exists. */
+  webDir?: string | undefined;
+  chartingLibraryDir?: string | undefined;
 }
 
 /** Requests slower than this are logged at info; the rest at debug. */
@@ -73,6 +76,20 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use(['/ohlcv', '/udf'], requireAuth(deps.auth), rateLimit(deps.limiter));
   app.use(ohlcvRouter(deps), udfRouter(deps));
+  // The chart page (built by `pnpm install`) and, if one was placed there, a licensed Charting Library.
+  if (deps.webDir) app.use(express.static(deps.webDir, { index: 'index.html' }));
+  else {
+    app.get('/', (_req, res) => {
+      res
+        .status(503)
+        .type('text/plain')
+        .send(
+          'The chart page is not built yet: run pnpm install (or pnpm --filter @candlestream/web build).\n',
+        );
+    });
+  }
+  if (deps.chartingLibraryDir)
+    app.use('/charting_library', express.static(deps.chartingLibraryDir));
   app.use(notFound);
   app.use(errorHandler(deps.logger));
   return app;

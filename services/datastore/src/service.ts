@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { LiveBarStore } from '@candlestream/cache';
@@ -14,6 +15,7 @@ import { createKafka, TOPICS } from '@candlestream/kafka';
 import type { Logger } from '@candlestream/logger';
 import type { HealthReport } from '@candlestream/runtime';
 import { Metrics, watchActor } from '@candlestream/runtime';
+import { builtPage, CHARTING_LIBRARY_DIR, WEB_DIST_DIR } from '@candlestream/web';
 import { createActor } from 'xstate';
 import { connectActor } from './actors/connect.js';
 import type { Deps } from './actors/deps.js';
@@ -116,6 +118,8 @@ export async function startDatastore(
     health: () => healthOf(),
     metrics,
     logger,
+    webDir: builtPage() ? WEB_DIST_DIR : undefined,
+    chartingLibraryDir: existsSync(CHARTING_LIBRARY_DIR) ? CHARTING_LIBRARY_DIR : undefined,
   });
   const server = createServer(app);
   const hub = attachStream({

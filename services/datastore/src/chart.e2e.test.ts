@@ -1,0 +1,163 @@
+/**
+ * The chart page in a real browser (Debian's Chromium through playwright-core, no browser
+ * download) against the running datastore, fed by the fixed consumer and the synthetic producer,
+ * each its own process as `pnpm start` runs them: candles are drawn, a live update changes the
+ * last candle, switching interval redraws, scrolling left loads older bars. A screenshot is kept
+ * in .artifacts/.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startBroker, type RunningBroker } from '@candlestream/broker';
+import { DAY_MS } from '@candlestream/core';
+import { migrate } from '@candlestream/db';
+import { silentLogger } from '@candlestream/logger';
+import type { ServiceProcess, TestDatabase } from '@candlestream/testkit';
+import {
+  createTestDatabase,
+  needPrerequisite,
+  needServices,
+  spawnService,
+  uniqueName,
+} from '@candlestream/testkit';
+import { builtPage } from '@candlestream/web';
+import type { Browser, Page } from 'playwright-core';
+import { chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const services = needServices(['postgres', 'redis']);
+const CHROMIUM = '/usr/bin/chromium';
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const main = (service: string): string => join(ROOT, 'services', service, 'src', 'main.ts');
+const ARTIFACTS = join(ROOT, '.artifacts');
+// The flags this machine's probe uses: no sandbox as root, and no background traffic to a closed network.
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+const missing = !existsSync(CHROMIUM)
+  ? `Chromium is not installed at ${CHROMIUM} (apt-get install chromium; .ci/run does)`
+  : !builtPage()
+    ? 'the chart page is not built (pnpm install builds it)'
+    : undefined;
+const skipBrowser = needPrerequisite(missing);
+
+/** The page publishes its state as data- attributes on <body> (see packages/web/src/page/main.ts). */
+async function dataset(page: Page, key: string): Promise<string> {
+  const attribute = `data-${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  return (await page.locator('body').getAttribute(attribute)) ?? '';
+}
+
+/** Waits for a condition on the page's state; written as text, since it runs in the browser. */
+function until(page: Page, expression: string): Promise<unknown> {
+  return page.waitForFunction(
+    `(() => { const d = document.body.dataset; return ${expression}; })()`,
+    null,
+    {
+      timeout: 30_000,
+    },
+  );
+}
+
+describe.skipIf(services.skip || skipBrowser)('the chart page in Chromium', () => {
+  let broker: RunningBroker;
+  let dataDir: string;
+  let db: TestDatabase;
+  let browser: Browser;
+  let page: Page;
+  let url: string;
+  const processes: ServiceProcess[] = [];
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'cs-chart-'));
+    broker = await startBroker({ port: 0, dataDir });
+    db = await createTestDatabase(services.get('postgres').url, 'chart');
+    await migrate({ url: db.url }, { logger: silentLogger() });
+    const env = {
+      KAFKA_BROKERS: broker.brokers,
+      DATABASE_URL: db.url,
+      REDIS_URL: services.get('redis').url,
+      CACHE_PREFIX: `${uniqueName('chart')}:`,
+      SYMBOLS: 'BTC-USD,ETH-USD',
+      HEALTH_PORT: '0',
+      PORT: '0',
+      SYNTHETIC_SEED: '11',
+    };
+    const start = (service: string, extra: Record<string, string> = {}): ServiceProcess => {
+      const p = spawnService(main(service), { ...env, ...extra });
+      processes.push(p);
+      return p;
+    };
+    const consumer = start('fixed-consumer');
+    await consumer.waitForLine((l) => l['to'] === 'consuming.healthy', 60_000);
+    // Two days of history first (so there is something to scroll back to), then live trades.
+    const history = start('producer', {
+      SYNTHETIC_START: new Date(Date.now() - 2 * DAY_MS).toISOString(),
+      SYNTHETIC_RATE: '0.2',
+      SYNTHETIC_LIMIT: String(2 * 86_400 * 0.2 - 50),
+    });
+    expect(await history.exited).toBe(0);
+    start('producer', { SYNTHETIC_RATE: '20', SYNTHETIC_SEED: '12' });
+    const datastore = start('datastore');
+    const listening = await datastore.waitForLine((l) => l['msg'] === 'listening', 60_000);
+    url = `http://127.0.0.1:${String(listening['port'])}`;
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    page = await browser.newPage({ viewport: { width: 390, height: 760 } }); // phone-sized
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    for (const p of processes) await p.kill();
+    await broker?.stop();
+    await db?.drop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('draws candles, follows live updates, switches interval and loads older bars on scroll', async () => {
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    await page.goto(`${url}/?symbol=BTC-USD&interval=1`);
+    await until(page, 'Number(d.barCount ?? 0) > 100');
+    await until(page, "d.connection === 'open'");
+    expect(await page.locator('#chart canvas').count()).toBeGreaterThan(0);
+
+    // A live trade changes the last candle.
+    const updatesBefore = Number(await dataset(page, 'updates'));
+    await until(page, `Number(d.updates ?? 0) > ${updatesBefore + 2}`);
+    const lastTime = Number(await dataset(page, 'lastTime'));
+    expect(Date.now() - lastTime).toBeLessThan(2 * 60_000);
+
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'chart-1m.png') });
+
+    // Switching interval redraws with 5-minute bars.
+    await page.getByRole('button', { name: '5m', exact: true }).click();
+    await until(page, "d.resolution === '5' && Number(d.barCount) > 0");
+    const first5 = Number(await dataset(page, 'firstTime'));
+    expect(first5 % (5 * 60_000)).toBe(0);
+
+    // Back to 1m, then drag the chart right (towards the past) until older bars arrive.
+    await page.getByRole('button', { name: '1m', exact: true }).click();
+    await until(page, "d.resolution === '1' && Number(d.barCount) > 100");
+    const firstBefore = Number(await dataset(page, 'firstTime'));
+    const box = (await page.locator('#chart').boundingBox())!;
+    for (let i = 0; i < 12 && Number(await dataset(page, 'firstTime')) >= firstBefore; i++) {
+      await page.mouse.move(box.x + 40, box.y + box.height / 2);
+      await page.mouse.down();
+      await page.mouse.move(box.x + box.width - 20, box.y + box.height / 2, { steps: 8 });
+      await page.mouse.up();
+      await page.waitForTimeout(300);
+    }
+    expect(Number(await dataset(page, 'firstTime'))).toBeLessThan(firstBefore);
+    await page.screenshot({ path: join(ARTIFACTS, 'chart-scrolled.png') });
+    expect(errors).toEqual([]);
+  });
+});
