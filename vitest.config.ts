@@ -29,7 +29,7 @@ export default defineConfig({
         test: {
           ...shared,
           name: 'e2e',
-          include: ['{packages,services}/*/src/**/*.e2e.test.ts'],
+          include: ['{packages,services}/*/src/**/*.e2e.test.ts', 'scripts/**/*.e2e.test.ts'],
           globalSetup,
           testTimeout: 180_000,
           hookTimeout: 180_000,

