@@ -245,11 +245,9 @@ function replayUpdates(
       const seen = series.finals.get(u.bar.time);
       // Announced again after a restart, a bar has the same OHLC; its volume may differ in the
       // last bits (restored from stored minute volumes, summed by SQL, not the exact sum).
-      if (seen && diffBars([seen], [u.bar], { volumeRelTol: VOLUME_REL_TOL }).length > 0) {
-        series.conflicts.push(
-          `${key} ${new Date(u.bar.time).toISOString()} final twice, differently`,
-        );
-      }
+      const differences = seen ? diffBars([seen], [u.bar], { volumeRelTol: VOLUME_REL_TOL }) : [];
+      for (const d of differences)
+        series.conflicts.push(`${key} final twice, differently: ${d.message}`);
       series.finals.set(u.bar.time, u.bar);
       if (series.forming && series.forming.time <= u.bar.time) series.forming = undefined;
     } else if (!series.forming || u.bar.time >= series.forming.time) {
