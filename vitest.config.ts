@@ -13,7 +13,11 @@ export default defineConfig({
   test: {
     projects: [
       {
-        test: { ...shared, name: 'unit', include: ['{packages,services}/*/src/**/*.unit.test.ts'] },
+        test: {
+          ...shared,
+          name: 'unit',
+          include: ['{packages,services}/*/src/**/*.unit.test.ts', 'scripts/**/*.unit.test.ts'],
+        },
       },
       {
         test: {

@@ -18,6 +18,7 @@ import { migrate } from '@candlestream/db';
 import { silentLogger } from '@candlestream/logger';
 import { builtPage } from '@candlestream/web';
 import { PG_DATABASE, PG_PASSWORD, PG_USER } from './postgres-settings.js';
+import { ENTRIES } from './services.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const env = process.env;
@@ -232,13 +233,7 @@ async function main(): Promise<void> {
     await requirePort(port, 'the embedded broker');
     launch(
       'broker',
-      [
-        'packages/broker/src/main.ts',
-        '--port',
-        String(port),
-        '--data-dir',
-        join(DATA_DIR, 'broker'),
-      ],
+      [ENTRIES.broker, '--port', String(port), '--data-dir', join(DATA_DIR, 'broker')],
       {},
     );
     await waitFor('the embedded broker', () => tcpOpen(port));
@@ -251,15 +246,15 @@ async function main(): Promise<void> {
   if (!env['CRYPTOCOMPARE_API_KEY'])
     say('CRYPTOCOMPARE_API_KEY is unset: the synthetic source streams trades');
 
-  const consumer = launch('fixed-consumer', ['services/fixed-consumer/src/main.ts'], {
+  const consumer = launch('fixed-consumer', [ENTRIES['fixed-consumer']], {
     ...shared,
     HEALTH_PORT: String(HEALTH_PORTS['fixed-consumer']),
   });
-  const datastore = launch('datastore', ['services/datastore/src/main.ts'], {
+  const datastore = launch('datastore', [ENTRIES.datastore], {
     ...shared,
     PORT: String(PORT),
   });
-  const producer = launch('producer', ['services/producer/src/main.ts'], {
+  const producer = launch('producer', [ENTRIES.producer], {
     ...shared,
     HEALTH_PORT: String(HEALTH_PORTS.producer),
   });
