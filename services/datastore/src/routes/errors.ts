@@ -35,7 +35,20 @@ function toAppError(err: unknown): AppError {
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new AppError('INVALID_ARGUMENT', (err as Error).message || 'bad request');
   }
+  if (isUnavailable(err))
+    return new AppError('UNAVAILABLE', 'storage is unavailable; try again shortly', { cause: err });
   return AppError.from(err, 'INTERNAL');
+}
+
+/** Storage that cannot be reached (a connection error, or PostgreSQL shutting down or starting). */
+function isUnavailable(err: unknown): boolean {
+  const e = err as { name?: unknown; parent?: { code?: unknown }; code?: unknown };
+  const code = String(e.parent?.code ?? e.code ?? '');
+  return (
+    (typeof e.name === 'string' && e.name.startsWith('SequelizeConnection')) ||
+    /^(08|57P0)/.test(code) ||
+    code === 'ECONNREFUSED'
+  );
 }
 
 export function errorHandler(logger: Logger): ErrorRequestHandler {
