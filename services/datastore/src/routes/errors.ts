@@ -43,7 +43,8 @@ function toAppError(err: unknown): AppError {
 /** Storage that cannot be reached (a connection error, or PostgreSQL shutting down or starting). */
 function isUnavailable(err: unknown): boolean {
   const e = err as { name?: unknown; parent?: { code?: unknown }; code?: unknown };
-  const code = String(e.parent?.code ?? e.code ?? '');
+  const raw = e.parent?.code ?? e.code;
+  const code = typeof raw === 'string' ? raw : '';
   return (
     (typeof e.name === 'string' && e.name.startsWith('SequelizeConnection')) ||
     /^(08|57P0)/.test(code) ||
