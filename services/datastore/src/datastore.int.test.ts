@@ -411,6 +411,29 @@ describe.skipIf(services.skip)(
       });
     });
 
+    it('answers 503 with a clear message while storage is unreachable, and health says degraded', async () => {
+      const orphan = await startDatastore(
+        loadDatastoreConfig({
+          ...env,
+          DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none',
+          SYMBOLS: 'BTC-USD',
+        }),
+        logger,
+      );
+      try {
+        const url = `http://127.0.0.1:${orphan.port}`;
+        const r = await fetch(
+          `${url}/ohlcv?symbol=BTC-USD&startDate=${toIso(Date.now() - HOUR_MS)}`,
+        );
+        expect(r.status).toBe(503);
+        expect(((await r.json()) as Json)['error']).toMatch(/storage is unavailable/);
+        const health = (await (await fetch(`${url}/health`)).json()) as Json;
+        expect(health['status']).toBe('degraded');
+      } finally {
+        await orphan.stop();
+      }
+    });
+
     describe('AUTH_MODE=jwt and rate limits', () => {
       let secured: Datastore;
       let url: string;
