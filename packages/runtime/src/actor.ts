@@ -12,7 +12,9 @@ export function stateName(value: unknown): string {
 }
 
 export interface ActorLike {
-  getSnapshot(): { value: unknown };
+  getSnapshot(): { value: unknown; status: string };
+  /** Every service machine takes STOP, from any state, to its final state. */
+  send(event: { type: 'STOP' }): void;
   subscribe(observer: {
     next?: (snapshot: { value: unknown }) => void;
     error?: (err: unknown) => void;
@@ -26,6 +28,8 @@ export interface WatchedActor {
   state(): string;
   /** Resolves when the machine reaches a final state; rejects if the actor errors. */
   done: Promise<void>;
+  /** Sends STOP unless the actor has already ended, then waits for its end. Idempotent. */
+  stop(): Promise<void>;
 }
 
 /**
@@ -54,5 +58,11 @@ export function watchActor(actor: ActorLike, logger: Logger): WatchedActor {
   // Observed here so an early failure is never an unhandled rejection; callers await `done`.
   done.catch(() => undefined);
   actor.start();
-  return { state: () => stateName(actor.getSnapshot().value), done };
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      if (actor.getSnapshot().status === 'active') actor.send({ type: 'STOP' });
+      await done.catch(() => undefined);
+    })());
+  return { state: () => stateName(actor.getSnapshot().value), done, stop };
 }

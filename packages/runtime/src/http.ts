@@ -15,11 +15,7 @@ export interface HealthReport {
   checks: Record<string, unknown>;
 }
 
-export interface OpsServerOptions {
-  port: number;
-  host?: string;
-  /** Which variable set the port, for the "already in use" message. */
-  portVariable?: string;
+export interface OpsServerOptions extends ListenOptions {
   logger: Logger;
   metrics: Metrics;
   health: () => HealthReport;
@@ -53,6 +49,27 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
       send(res, 404, 'application/json', JSON.stringify({ error: `no route ${path}` }));
     }
   });
+  const listening = await listen(server, options);
+  options.logger.info('ops endpoints listening', {
+    port: listening.port,
+    paths: ['/health', '/metrics'],
+  });
+  return listening;
+}
+
+export interface ListenOptions {
+  /** 0 picks a free port. */
+  port: number;
+  host?: string;
+  /** Which variable set the port, for the "already in use" message. */
+  portVariable?: string;
+}
+
+/**
+ * Starts `server` listening. A port already in use is an INVALID_CONFIG error naming the variable
+ * to change (one clear line, not a stack trace). `close` is idempotent and drops open connections.
+ */
+export async function listen(server: Server, options: ListenOptions): Promise<OpsServer> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       const variable = options.portVariable ?? 'the port setting';
@@ -68,7 +85,6 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
     server.listen(options.port, options.host ?? '0.0.0.0', resolve);
   });
   const port = (server.address() as AddressInfo).port;
-  options.logger.info('ops endpoints listening', { port, paths: ['/health', '/metrics'] });
   let closing: Promise<void> | undefined;
   return {
     port,

@@ -1,4 +1,4 @@
-import { backoffDelayMs, errorMessage } from '@candlestream/core';
+import { failureMessage, notProvided, restartDelayMs } from '@candlestream/runtime/machine';
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 
 export type DatastoreEvent =
@@ -9,12 +9,6 @@ export type DatastoreEvent =
 export interface DatastoreContext {
   attempt: number;
   lastError: string | undefined;
-}
-
-const RESTART_BACKOFF = { initialDelayMs: 500, maxDelayMs: 30_000, jitter: 0.3 };
-
-function notProvided(name: string): never {
-  throw new Error(`actor ${name} must be provided with machine.provide()`);
 }
 
 /**
@@ -31,13 +25,12 @@ export const datastoreMachine = setup({
     shutdown: fromPromise<void>(() => notProvided('shutdown')),
   },
   delays: {
-    restartDelay: ({ context }) => backoffDelayMs(context.attempt - 1, RESTART_BACKOFF),
+    restartDelay: ({ context }) => restartDelayMs(context.attempt, 30_000),
   },
   actions: {
     recordFailure: assign({
       attempt: ({ context }) => context.attempt + 1,
-      // onError events and CRASHED both carry `error`.
-      lastError: ({ event }) => errorMessage((event as { error?: unknown }).error ?? event.type),
+      lastError: ({ event }) => failureMessage(event),
     }),
     resetFailures: assign({ attempt: 0 }),
   },

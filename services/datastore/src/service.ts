@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { LiveBarStore } from '@candlestream/cache';
 import {
@@ -9,12 +9,12 @@ import {
   RedisLiveBarStore,
 } from '@candlestream/cache';
 import type { Clock } from '@candlestream/core';
-import { AppError, systemClock } from '@candlestream/core';
+import { systemClock } from '@candlestream/core';
 import { Repository } from '@candlestream/db';
 import { createKafka, TOPICS } from '@candlestream/kafka';
 import type { Logger } from '@candlestream/logger';
 import type { HealthReport } from '@candlestream/runtime';
-import { Metrics, watchActor } from '@candlestream/runtime';
+import { listen, Metrics, watchActor } from '@candlestream/runtime';
 import { builtPage, CHARTING_LIBRARY_DIR, WEB_DIST_DIR } from '@candlestream/web';
 import { createActor } from 'xstate';
 import { connectActor } from './actors/connect.js';
@@ -46,24 +46,6 @@ export interface Datastore {
   health(): HealthReport;
   readonly done: Promise<void>;
   stop(): Promise<void>;
-}
-
-async function listen(server: Server, port: number): Promise<number> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        err.code === 'EADDRINUSE'
-          ? new AppError(
-              'INVALID_CONFIG',
-              `port ${port} is already in use; set PORT to a free port`,
-            )
-          : err,
-      ),
-    );
-    server.listen(port, '0.0.0.0', resolve);
-  });
-  const address = server.address();
-  return typeof address === 'object' && address ? address.port : port;
 }
 
 export async function startDatastore(
@@ -136,15 +118,15 @@ export async function startDatastore(
       : {}),
     isKnownSymbol: (symbol) => symbols.has(symbol),
   });
+  const listening = await listen(server, { port: config.port, portVariable: 'PORT' });
+  const port = listening.port;
   let serverClosed: Promise<void> | undefined;
   const closeServing = (): Promise<void> =>
     (serverClosed ??= (async () => {
       await hub.close();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await listening.close();
       await store.close();
     })());
-  const port = await listen(server, config.port);
   logger.info('listening', { port, auth: config.authMode, cache: redis ? 'redis' : 'memory' });
 
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: SERVICE_NAME, logger });
@@ -187,7 +169,6 @@ export async function startDatastore(
   };
   healthOf = health;
 
-  let stopping: Promise<void> | undefined;
   return {
     port,
     metrics,
@@ -195,11 +176,9 @@ export async function startDatastore(
     state: () => running.state(),
     health,
     done: running.done,
-    stop: () =>
-      (stopping ??= (async () => {
-        if (actor.getSnapshot().status === 'active') actor.send({ type: 'STOP' });
-        await running.done.catch(() => undefined);
-        await closeServing();
-      })()),
+    stop: async () => {
+      await running.stop();
+      await closeServing();
+    },
   };
 }

@@ -104,10 +104,9 @@ export async function startFixedConsumer(
   // The pipeline's onHealth above reaches the actor through this binding once it exists.
   const actor = createActor(machine);
   const running: WatchedActor = watchActor(actor, logger);
-  const current = actor;
 
   const health = (): HealthReport => {
-    const snapshot = current.getSnapshot();
+    const snapshot = actor.getSnapshot();
     const state = running.state();
     const { problems, lastError, attempt } = snapshot.context;
     const status =
@@ -139,12 +138,10 @@ export async function startFixedConsumer(
       health,
     });
   } catch (err) {
-    current.send({ type: 'STOP' });
-    await running.done.catch(() => undefined);
+    await running.stop();
     throw err;
   }
 
-  let stopping: Promise<void> | undefined;
   return {
     opsPort: ops.port,
     pipeline,
@@ -152,11 +149,9 @@ export async function startFixedConsumer(
     state: () => running.state(),
     health,
     done: running.done,
-    stop: () =>
-      (stopping ??= (async () => {
-        if (current.getSnapshot().status === 'active') current.send({ type: 'STOP' });
-        await running.done.catch(() => undefined);
-        await ops.close();
-      })()),
+    stop: async () => {
+      await running.stop();
+      await ops.close();
+    },
   };
 }

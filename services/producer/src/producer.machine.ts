@@ -1,4 +1,12 @@
-import { backoffDelayMs, errorMessage } from '@candlestream/core';
+import {
+  allRecovered,
+  failureMessage,
+  notProvided,
+  type Problems,
+  restartDelayMs,
+  withoutProblem,
+  withProblem,
+} from '@candlestream/runtime/machine';
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 
 export type ProducerEvent =
@@ -14,13 +22,7 @@ export type ProducerEvent =
 export interface ProducerContext {
   attempt: number;
   lastError: string | undefined;
-  problems: Partial<Record<'source' | 'broker', string>>;
-}
-
-const RESTART_BACKOFF = { initialDelayMs: 500, maxDelayMs: 60_000, jitter: 0.3 };
-
-function notProvided(name: string): never {
-  throw new Error(`actor ${name} must be provided with machine.provide()`);
+  problems: Problems<'source' | 'broker'>;
 }
 
 /**
@@ -38,35 +40,23 @@ export const producerMachine = setup({
     shutdown: fromPromise<void>(() => notProvided('shutdown')),
   },
   delays: {
-    restartDelay: ({ context }) => backoffDelayMs(context.attempt - 1, RESTART_BACKOFF),
+    restartDelay: ({ context }) => restartDelayMs(context.attempt, 60_000),
   },
   actions: {
     recordFailure: assign({
       attempt: ({ context }) => context.attempt + 1,
-      // onError events and CRASHED/SOURCE_FAILED all carry `error`.
-      lastError: ({ event }) => errorMessage((event as { error?: unknown }).error ?? event.type),
+      lastError: ({ event }) => failureMessage(event),
     }),
-    markProblem: assign({
-      problems: ({ context, event }) =>
-        event.type === 'DEGRADED'
-          ? { ...context.problems, [event.check]: event.problem }
-          : context.problems,
-    }),
+    markProblem: assign({ problems: ({ context, event }) => withProblem(context.problems, event) }),
     clearProblem: assign({
-      problems: ({ context, event }) => {
-        if (event.type !== 'RECOVERED') return context.problems;
-        const { [event.check]: _cleared, ...rest } = context.problems;
-        return rest;
-      },
+      problems: ({ context, event }) => withoutProblem(context.problems, event),
     }),
     /** A source that streamed again counts as recovered; the next failure starts a fresh backoff. */
     resetFailures: assign({ attempt: 0 }),
   },
   guards: {
     retriable: ({ event }) => event.type === 'SOURCE_FAILED' && event.retriable,
-    allRecovered: ({ context, event }) =>
-      event.type === 'RECOVERED' &&
-      Object.keys(context.problems).every((check) => check === event.check),
+    allRecovered: ({ context, event }) => allRecovered(context.problems, event),
   },
 }).createMachine({
   id: 'producer',

@@ -143,11 +143,9 @@ export async function startProducer(
       health,
     });
   } catch (err) {
-    actor.send({ type: 'STOP' });
-    await running.done.catch(() => undefined);
+    await running.stop();
     throw err;
   }
-  let stopping: Promise<void> | undefined;
   const done = running.done.finally(() => ops.close());
   return {
     opsPort: ops.port,
@@ -160,10 +158,9 @@ export async function startProducer(
       buffered: buffer.stats.buffered,
     }),
     done,
-    stop: () =>
-      (stopping ??= (async () => {
-        if (actor.getSnapshot().status === 'active') actor.send({ type: 'STOP' });
-        await done.catch(() => undefined);
-      })()),
+    stop: async () => {
+      await running.stop();
+      await ops.close();
+    },
   };
 }

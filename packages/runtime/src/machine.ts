@@ -1,0 +1,66 @@
+/**
+ * What every service machine decides the same way, as plain functions the machines' own
+ * `assign` actions and guards call. Pure (no I/O, no Node built-ins): `*.machine.ts` files import
+ * it as `@candlestream/runtime/machine`.
+ */
+import { backoffDelayMs, errorMessage } from '@candlestream/core';
+
+/** A failed start waits from half a second, doubling, jittered, up to `maxDelayMs`. */
+export function restartDelayMs(failures: number, maxDelayMs: number): number {
+  return backoffDelayMs(failures - 1, { initialDelayMs: 500, maxDelayMs, jitter: 0.3 });
+}
+
+/** The default of an actor that main.ts must provide (machines carry no I/O of their own). */
+export function notProvided(name: string): never {
+  throw new Error(`actor ${name} must be provided with machine.provide()`);
+}
+
+/** The message of a failure: onError events and CRASHED/SOURCE_FAILED all carry `error`. */
+export function failureMessage(event: { type: string }): string {
+  return errorMessage((event as { error?: unknown }).error ?? event.type);
+}
+
+/** Dependencies failing right now, by check name, with what is wrong. */
+export type Problems<C extends string = string> = Partial<Record<C, string>>;
+
+export type ProblemEvent<C extends string = string> =
+  | { type: 'DEGRADED'; check: C; problem: string }
+  | { type: 'RECOVERED'; check: C }
+  | { type: string };
+
+function isDegraded<C extends string>(
+  e: ProblemEvent<C>,
+): e is { type: 'DEGRADED'; check: C; problem: string } {
+  return e.type === 'DEGRADED';
+}
+
+function isRecovered<C extends string>(e: ProblemEvent<C>): e is { type: 'RECOVERED'; check: C } {
+  return e.type === 'RECOVERED';
+}
+
+/** `problems` with a DEGRADED event's check recorded; any other event changes nothing. */
+export function withProblem<C extends string>(
+  problems: Problems<C>,
+  event: ProblemEvent<C>,
+): Problems<C> {
+  return isDegraded(event) ? { ...problems, [event.check]: event.problem } : problems;
+}
+
+/** `problems` without a RECOVERED event's check; any other event changes nothing. */
+export function withoutProblem<C extends string>(
+  problems: Problems<C>,
+  event: ProblemEvent<C>,
+): Problems<C> {
+  if (!isRecovered(event)) return problems;
+  const rest = { ...problems };
+  delete rest[event.check];
+  return rest;
+}
+
+/** Whether a RECOVERED event clears the last failing check. */
+export function allRecovered<C extends string>(
+  problems: Problems<C>,
+  event: ProblemEvent<C>,
+): boolean {
+  return isRecovered(event) && Object.keys(problems).every((check) => check === event.check);
+}
