@@ -11,3 +11,4 @@ export * from './rollup.js';
 export * from './series.js';
 export * from './backoff.js';
 export * from './live-candles.js';
+export * from './random.js';

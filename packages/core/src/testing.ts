@@ -1,21 +1,13 @@
 /**
- * Test fixtures for the domain: a seeded random source and trade builders. Exported as
- * `@candlestream/core/testing`, never from the main entry, so production code cannot lean on it.
+ * Test fixtures for the domain: trade builders (and, for convenience, the seeded random source,
+ * which lives in the main entry). Exported as `@candlestream/core/testing`, never from the main
+ * entry, so production code cannot lean on the fixtures.
  */
 import type { MarketSymbol } from './symbols.js';
 import type { Tick } from './ticks.js';
+import { seededRandom } from './random.js';
 
-/** mulberry32: a tiny seeded PRNG, so every "random" test replays exactly. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+export { seededRandom };
 
 /** Fisher-Yates shuffle into a new array. */
 export function shuffled<T>(items: readonly T[], random: () => number): T[] {

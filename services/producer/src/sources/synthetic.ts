@@ -9,6 +9,7 @@ import {
   parseSymbol,
   sleep,
   systemClock,
+  seededRandom,
 } from '@candlestream/core';
 import type { SourceRunOptions, TradeSource } from './source.js';
 
@@ -57,18 +58,6 @@ const MAX_LAG_MS = 5_000;
 /** History mode lets timers (an abort) run this often, even when the reader never awaits I/O. */
 const HISTORY_TRADES_PER_TURN = 10_000;
 
-/** mulberry32, as in core's testing entry: production code must not import that entry. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 /** Box-Muller; `1 - random()` is in (0, 1], so the log is finite. */
 function standardNormal(random: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
@@ -104,7 +93,7 @@ interface ModelTrade {
  * symbol is Poisson too), each symbol a geometric random walk whose variance grows with its gap.
  */
 function createModel(options: SyntheticSourceOptions, prices: Map<MarketSymbol, number>) {
-  const random = mulberry32(options.seed);
+  const random = seededRandom(options.seed);
   const states = options.symbols.map((symbol) => ({
     symbol,
     price: prices.get(symbol)!,
