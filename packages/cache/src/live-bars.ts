@@ -20,12 +20,13 @@ export function newestPerSeries(updates: readonly BarUpdate[]): BarUpdate[] {
   for (const update of updates) {
     const key = `${update.symbol} ${update.interval}`;
     const seen = newest.get(key);
-    if (!seen || isNewer(update, seen)) newest.set(key, update);
+    if (!seen || isNewerUpdate(update, seen)) newest.set(key, update);
   }
   return [...newest.values()];
 }
 
-function isNewer(candidate: BarUpdate, current: BarUpdate): boolean {
+/** Whether `candidate` should replace `current` for one series: a later bar, or a final twin. */
+function isNewerUpdate(candidate: BarUpdate, current: BarUpdate): boolean {
   if (candidate.bar.time !== current.bar.time) return candidate.bar.time > current.bar.time;
   return candidate.final || !current.final;
 }
@@ -38,7 +39,7 @@ export class MemoryLiveBarStore implements LiveBarStore {
     for (const update of newestPerSeries(updates)) {
       const key = `${update.symbol} ${update.interval}`;
       const current = this.#bars.get(key);
-      if (!current || isNewer(update, current)) this.#bars.set(key, update);
+      if (!current || isNewerUpdate(update, current)) this.#bars.set(key, update);
     }
     return Promise.resolve();
   }

@@ -1,12 +1,8 @@
 import type { BarChunkCache, LiveBarStore } from '@candlestream/cache';
+import { MemoryLiveBarStore } from '@candlestream/cache';
 import type { BarUpdate, Interval, MarketSymbol } from '@candlestream/core';
 import type { Logger } from '@candlestream/logger';
 import type { LiveFeed } from './stream/feed.js';
-
-function isNewer(candidate: BarUpdate, current: BarUpdate): boolean {
-  if (candidate.bar.time !== current.bar.time) return candidate.bar.time > current.bar.time;
-  return candidate.final || !current.final;
-}
 
 /**
  * The datastore's view of the live candles, fed by `bar-updates`: the newest bar per series in
@@ -15,7 +11,8 @@ function isNewer(candidate: BarUpdate, current: BarUpdate): boolean {
  * corrected by a late trade, so the cached chunk holding it is dropped.
  */
 export class LiveView implements LiveFeed {
-  readonly #latest = new Map<string, BarUpdate>();
+  /** The newest update per series seen on bar-updates. */
+  readonly #latest = new MemoryLiveBarStore();
   readonly #listeners = new Set<(update: BarUpdate) => void>();
   readonly #store: LiveBarStore;
   readonly #cache: BarChunkCache;
@@ -29,13 +26,12 @@ export class LiveView implements LiveFeed {
   }
 
   async ingest(updates: readonly BarUpdate[]): Promise<void> {
+    await this.#latest.put(updates);
     const finals = new Map<string, { symbol: MarketSymbol; interval: Interval; times: number[] }>();
     for (const update of updates) {
       this.received += 1;
-      const key = `${update.symbol} ${update.interval}`;
-      const seen = this.#latest.get(key);
-      if (!seen || isNewer(update, seen)) this.#latest.set(key, update);
       if (update.final) {
+        const key = `${update.symbol} ${update.interval}`;
         let entry = finals.get(key);
         if (!entry)
           finals.set(
@@ -58,7 +54,7 @@ export class LiveView implements LiveFeed {
   }
 
   async current(symbol: MarketSymbol, interval: Interval): Promise<BarUpdate | undefined> {
-    const inMemory = this.#latest.get(`${symbol} ${interval}`);
+    const inMemory = await this.#latest.get(symbol, interval);
     if (inMemory) return inMemory;
     try {
       return await this.#store.get(symbol, interval);

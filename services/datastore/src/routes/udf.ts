@@ -45,6 +45,12 @@ function symbolInfo(symbol: MarketSymbol, lastClose: number | undefined): Record
   };
 }
 
+/** TradingView may send `EXCHANGE:SYMBOL`; the exchange is always ours, so it is dropped. */
+function withoutExchange(query: Record<string, unknown>): Record<string, unknown> {
+  const symbol = query['symbol'];
+  return typeof symbol === 'string' ? { ...query, symbol: symbol.replace(/^[^:]*:/, '') } : query;
+}
+
 function seconds(ms: EpochMs): number {
   return Math.floor(ms / 1_000);
 }
@@ -94,12 +100,7 @@ export function udfRouter(deps: {
 
   const symbolSchema = Joi.object<{ symbol: MarketSymbol }>({ symbol: rules.symbol().required() });
   router.get('/udf/symbols', async (req, res) => {
-    // TradingView may send `EXCHANGE:SYMBOL`.
-    const raw =
-      typeof req.query['symbol'] === 'string'
-        ? req.query['symbol'].replace(/^[^:]*:/, '')
-        : req.query['symbol'];
-    const { symbol } = validateQuery(symbolSchema, { ...req.query, symbol: raw });
+    const { symbol } = validateQuery(symbolSchema, withoutExchange(req.query));
     if (!(await deps.symbols.has(symbol))) throw unknownSymbol(symbol);
     res.json(symbolInfo(symbol, await lastClose(symbol)));
   });
@@ -149,11 +150,7 @@ export function udfRouter(deps: {
     countback: rules.count(deps.bars.maxBars),
   });
   router.get('/udf/history', async (req, res) => {
-    const raw =
-      typeof req.query['symbol'] === 'string'
-        ? req.query['symbol'].replace(/^[^:]*:/, '')
-        : req.query['symbol'];
-    const q = validateQuery(historySchema, { ...req.query, symbol: raw });
+    const q = validateQuery(historySchema, withoutExchange(req.query));
     if (q.to < q.from) throw invalidArgument('to must not be before from');
     if (!(await deps.symbols.has(q.symbol))) throw unknownSymbol(q.symbol);
     // countback takes priority over from: exactly that many bars before `to`, when history has them.
