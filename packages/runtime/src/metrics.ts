@@ -41,8 +41,16 @@ export class Counter extends Series {
 }
 
 export class Gauge extends Series {
+  /** Read at every scrape, for a value that lives elsewhere (a buffer's length). */
+  collect: (() => number) | undefined;
+
   set(value: number, labels?: Labels): void {
     this.values.set(labelText(labels), value);
+  }
+
+  override render(): string[] {
+    if (this.collect) this.set(this.collect());
+    return super.render();
   }
 }
 
@@ -96,8 +104,11 @@ export class Metrics {
     return this.#add(new Counter(this.#prefix + name, help, 'counter'));
   }
 
-  gauge(name: string, help: string): Gauge {
-    return this.#add(new Gauge(this.#prefix + name, help, 'gauge'));
+  /** With `collect`, the value is read at every scrape instead of being set. */
+  gauge(name: string, help: string, collect?: () => number): Gauge {
+    const gauge = this.#add(new Gauge(this.#prefix + name, help, 'gauge'));
+    gauge.collect = collect;
+    return gauge;
   }
 
   histogram(name: string, help: string, buckets: readonly number[] = LATENCY_BUCKETS_S): Histogram {

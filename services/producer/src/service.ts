@@ -51,7 +51,6 @@ export async function startProducer(
   const publisher = new KafkaPublisher(kafka);
   const published = metrics.counter('trades_published_total', 'trades acknowledged by the broker');
   const failures = metrics.counter('publish_failures_total', 'failed publish attempts (retried)');
-  const buffered = metrics.gauge('buffered_trades', 'trades waiting for the broker');
   const source = overrides.source ?? createSource(config, logger, clock);
   const log = logger.child({ component: 'publisher' });
   const buffer = new BatchingPublisher<Tick>({
@@ -83,6 +82,7 @@ export async function startProducer(
       }
     },
   });
+  metrics.gauge('buffered_trades', 'trades waiting for the broker', () => buffer.stats.buffered);
   // The buffer's onHealth above reaches the stream actor through this once it exists.
   const deps: Deps = {
     kafka,
@@ -112,7 +112,6 @@ export async function startProducer(
   const health = (): HealthReport => {
     const state = running.state();
     const { problems, lastError, attempt } = actor.getSnapshot().context;
-    buffered.set(buffer.stats.buffered);
     const status =
       state === 'streaming.healthy' || state === 'done'
         ? 'ok'
