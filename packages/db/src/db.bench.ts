@@ -11,7 +11,7 @@
 import type { MarketSymbol, Tick } from '@candlestream/core';
 import { SimulatedClock } from '@candlestream/core';
 import { silentLogger } from '@candlestream/logger';
-import { createTestSchema, needServices } from '@candlestream/testkit';
+import { createTestSchema, needServices, percentile } from '@candlestream/testkit';
 import { QueryTypes } from 'sequelize';
 import { afterAll, bench, describe } from 'vitest';
 import { migrate } from './migrate.js';
@@ -57,10 +57,9 @@ interface Row {
 }
 const results: Row[] = [];
 
-function percentile(sorted: number[], p: number): number {
-  return Number(
-    sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!.toFixed(2),
-  );
+/** Rounded for the table. */
+function p2(sorted: number[], p: number): number {
+  return Number(percentile(sorted, p).toFixed(2));
 }
 
 /** Records durations of `fn`; the table at the end reports p50/p99 and rows/s from them. */
@@ -78,8 +77,8 @@ function timed(
     await fn();
     durations.push(performance.now() - started);
     const sorted = [...durations].sort((a, b) => a - b);
-    row['p50 ms'] = percentile(sorted, 50);
-    row['p99 ms'] = percentile(sorted, 99);
+    row['p50 ms'] = p2(sorted, 50);
+    row['p99 ms'] = p2(sorted, 99);
     if (rowsPerOp > 0)
       row['rows/s'] = Math.round(
         (rowsPerOp * durations.length) / (durations.reduce((a, b) => a + b, 0) / 1_000),

@@ -12,7 +12,13 @@ import { DAY_MS, floorBucket, MINUTE_MS, toIso } from '@candlestream/core';
 import { migrate, Repository } from '@candlestream/db';
 import { silentLogger } from '@candlestream/logger';
 import type { ServiceProcess } from '@candlestream/testkit';
-import { createTestDatabase, needServices, spawnService, uniqueName } from '@candlestream/testkit';
+import {
+  createTestDatabase,
+  needServices,
+  percentile,
+  spawnService,
+  uniqueName,
+} from '@candlestream/testkit';
 import { afterAll, bench, describe } from 'vitest';
 
 const services = needServices(['postgres', 'redis', 'kafka']);
@@ -32,10 +38,6 @@ afterAll(async () => {
     `\ndatastore figures (${CONCURRENCY} concurrent, ${LOAD_MS / 1_000} s each):\n${rows.join('\n')}\n`,
   );
 });
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
 
 /** Closed-loop load: CONCURRENCY workers, each sending the next request when the last returns. */
 async function load(label: string, url: string): Promise<void> {

@@ -26,7 +26,7 @@ import { createKafka, ensureTopics, KafkaPublisher, TOPICS } from '@candlestream
 import { silentLogger } from '@candlestream/logger';
 import { createSyntheticSource } from '@candlestream/producer';
 import type { TestDatabase } from '@candlestream/testkit';
-import { createTestDatabase, needServices, uniqueName } from '@candlestream/testkit';
+import { createTestDatabase, needServices, uniqueName, waitUntil } from '@candlestream/testkit';
 import jwt from 'jsonwebtoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -40,22 +40,12 @@ const SYMBOLS = ['BTC-USD', 'ETH-USD'] as MarketSymbol[];
 const SPAN_MS = 26 * HOUR_MS;
 const TRADES = 40_000;
 const VOLUME_REL_TOL = 1e-9;
+/** The int tier's test timeout: a wait never outlasts its test. */
+const WAIT_MS = 60_000;
 const SECRET = 'a-test-secret-that-is-at-least-32-characters';
 
 interface Json {
   [key: string]: unknown;
-}
-
-async function waitUntil(
-  what: string,
-  check: () => Promise<boolean> | boolean,
-  timeoutMs = 60_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 function toBars(body: Json): Bar[] {
@@ -133,6 +123,7 @@ describe.skipIf(services.skip)(
       await waitUntil(
         'both live',
         () => consumer.state() === 'consuming.healthy' && datastore.state() === 'live',
+        WAIT_MS,
       );
 
       // History up to now, so the last bars are still forming.
@@ -154,12 +145,15 @@ describe.skipIf(services.skip)(
           trades.slice(i, i + 2_000).map((t) => ({ key: t.symbol, value: encodeTick(t) })),
         );
       }
-      await waitUntil('all trades stored', () =>
-        consumer.metrics.render().includes(`trades_stored_total ${TRADES}\n`),
+      await waitUntil(
+        'all trades stored',
+        () => consumer.metrics.render().includes(`trades_stored_total ${TRADES}\n`),
+        WAIT_MS,
       );
       await waitUntil(
         'the datastore to see the forming bars',
         async () => (await datastore.live.current(SYMBOLS[0]!, '1m')) !== undefined,
+        WAIT_MS,
       );
     });
 
@@ -305,10 +299,14 @@ describe.skipIf(services.skip)(
       const want = aggregateTicks([...trades, late], '1m')
         .get(late.symbol)!
         .find((b) => b.time === minute.time)!;
-      await waitUntil('the corrected bar', async () => {
-        const bar = toBars((await get(url)).body).find((b) => b.time === minute.time);
-        return bar?.high === late.price;
-      });
+      await waitUntil(
+        'the corrected bar',
+        async () => {
+          const bar = toBars((await get(url)).body).find((b) => b.time === minute.time);
+          return bar?.high === late.price;
+        },
+        WAIT_MS,
+      );
       const corrected = toBars((await get(url)).body).find((b) => b.time === minute.time)!;
       expect(diffBars([want], [corrected], { volumeRelTol: VOLUME_REL_TOL })).toEqual([]);
       trades.push(late);

@@ -33,7 +33,13 @@ import {
 import { silentLogger } from '@candlestream/logger';
 import { createSyntheticSource } from '@candlestream/producer';
 import type { ServiceProcess, TestDatabase } from '@candlestream/testkit';
-import { createTestDatabase, needServices, spawnService, uniqueName } from '@candlestream/testkit';
+import {
+  createTestDatabase,
+  needServices,
+  spawnService,
+  uniqueName,
+  waitUntil,
+} from '@candlestream/testkit';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -64,18 +70,6 @@ async function oracleTrades(): Promise<Tick[]> {
   const trades: Tick[] = [];
   for await (const t of source.trades({ signal: new AbortController().signal })) trades.push(t);
   return trades;
-}
-
-async function waitUntil(
-  what: string,
-  check: () => Promise<boolean> | boolean,
-  timeoutMs = 120_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 interface Fixture {

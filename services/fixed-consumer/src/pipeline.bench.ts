@@ -22,7 +22,14 @@ import {
 } from '@candlestream/kafka';
 import { silentLogger } from '@candlestream/logger';
 import { createSyntheticSource } from '@candlestream/producer';
-import { createTestDatabase, needServices, spawnService, uniqueName } from '@candlestream/testkit';
+import {
+  createTestDatabase,
+  needServices,
+  percentile,
+  spawnService,
+  uniqueName,
+  waitUntil,
+} from '@candlestream/testkit';
 import pg from 'pg';
 import { fileURLToPath } from 'node:url';
 import { afterAll, bench, describe } from 'vitest';
@@ -37,6 +44,8 @@ const THROUGHPUT_TRADES = 100_000;
 const LATENCY_SAMPLES = 400;
 const LATENCY_GAP_MS = 10;
 const SYMBOLS = ['BTC-USD', 'ETH-USD', 'SOL-USD', 'XRP-USD'] as MarketSymbol[];
+/** Long runs on a busy machine: wait generously before calling one failed. */
+const BENCH_WAIT_MS = 300_000;
 const ONCE = { iterations: 1, time: 0, warmupIterations: 0, warmupTime: 0 };
 const logger = silentLogger();
 
@@ -54,22 +63,6 @@ afterAll(async () => {
     );
   }
 });
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-async function waitUntil(
-  check: () => Promise<boolean> | boolean,
-  what: string,
-  timeoutMs = 300_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function syntheticTrades(count: number, seed: number): Promise<Tick[]> {
   const source = createSyntheticSource({
@@ -128,9 +121,17 @@ describe.skipIf(services.skip)('live pipeline', () => {
       cleanups.push(() => producer.kill().then(() => undefined));
       // Timed from the first stored row, so process start-up is not counted.
       let first = 0;
-      await waitUntil(async () => (first = await stored()) > 0, 'the first stored trade');
+      await waitUntil(
+        'the first stored trade',
+        async () => (first = await stored()) > 0,
+        BENCH_WAIT_MS,
+      );
       const started = performance.now();
-      await waitUntil(async () => (await stored()) >= THROUGHPUT_TRADES, 'all trades stored');
+      await waitUntil(
+        'all trades stored',
+        async () => (await stored()) >= THROUGHPUT_TRADES,
+        BENCH_WAIT_MS,
+      );
       const seconds = (performance.now() - started) / 1_000;
       const trades = THROUGHPUT_TRADES - first;
       rows.push({
@@ -171,7 +172,7 @@ describe.skipIf(services.skip)('live pipeline', () => {
           trades.slice(i, i + 2_000).map((t) => ({ key: t.symbol, value: encodeTick(t) })),
         );
       }
-      await waitUntil(() => consumed >= THROUGHPUT_TRADES, 'all consumed');
+      await waitUntil('all consumed', () => consumed >= THROUGHPUT_TRADES, BENCH_WAIT_MS);
       const seconds = (performance.now() - started) / 1_000;
       rows.push({
         measure: 'baseline: broker only (kafkajs produce + consume)',
@@ -219,7 +220,11 @@ describe.skipIf(services.skip)('live pipeline', () => {
         () => db.drop(),
       );
       const consumer = await startFixedConsumer(loadFixedConsumerConfig(env), logger);
-      await waitUntil(() => consumer.state() === 'consuming.healthy', 'the consumer');
+      await waitUntil(
+        'the consumer',
+        () => consumer.state() === 'consuming.healthy',
+        BENCH_WAIT_MS,
+      );
       const kafka = createKafka({ brokers, clientId: 'bench', logger });
       const publisher = new KafkaPublisher(kafka);
       await publisher.connect();
@@ -261,7 +266,7 @@ describe.skipIf(services.skip)('live pipeline', () => {
         ]);
         await new Promise((r) => setTimeout(r, LATENCY_GAP_MS));
       }
-      await waitUntil(() => latencies.length >= LATENCY_SAMPLES * 0.9, 'the bar updates', 30_000);
+      await waitUntil('the bar updates', () => latencies.length >= LATENCY_SAMPLES * 0.9, 30_000);
       latencies.sort((a, b) => a - b);
       rows.push({
         measure: 'latency: trade published → bar-updates received',
@@ -306,7 +311,7 @@ describe.skipIf(services.skip)('live pipeline', () => {
         await publisher.send(topic.name, [{ key: 'k', value: 'x', timestamp: Date.now() }]);
         await new Promise((r) => setTimeout(r, LATENCY_GAP_MS));
       }
-      await waitUntil(() => latencies.length >= LATENCY_SAMPLES, 'the messages', 30_000);
+      await waitUntil('the messages', () => latencies.length >= LATENCY_SAMPLES, 30_000);
       latencies.sort((a, b) => a - b);
       rows.push({
         measure: 'baseline latency: broker hop (publish → consume)',
