@@ -12,3 +12,4 @@ export * from './series.js';
 export * from './backoff.js';
 export * from './live-candles.js';
 export * from './random.js';
+export * from './retry.js';

@@ -10,14 +10,13 @@ import type {
 } from '@candlestream/core';
 import {
   AppError,
-  backoffDelayMs,
   coalesceUpdates,
   decodeTick,
   floorBucket,
   INTERVAL_MS,
   INTERVALS,
   LiveCandles,
-  sleep,
+  retry,
   WEEK_MS,
   DAY_MS,
 } from '@candlestream/core';
@@ -401,26 +400,29 @@ export class Pipeline {
     heartbeat: (() => Promise<void>) | undefined,
     work: () => Promise<T>,
   ): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const result = await work();
-        if (attempt > 0) this.#o.onHealth?.(check, undefined);
-        return result;
-      } catch (err) {
-        if (isDataError(err)) throw err;
-        if (signal.aborted) throw new AppError('CANCELLED', 'consumer stopping', { cause: err });
-        const delayMs = backoffDelayMs(attempt, RETRY_BACKOFF);
-        this.#m.retries.inc(1, { check });
-        this.#o.onHealth?.(check, (err as Error).message);
-        this.#log.warn('retrying', {
-          check,
-          attempt: attempt + 1,
-          delayMs,
-          err: (err as Error).message,
-        });
-        await sleep(delayMs, signal);
-        await heartbeat?.().catch(() => undefined);
+    let failed = false;
+    try {
+      const result = await retry(work, {
+        backoff: RETRY_BACKOFF,
+        signal,
+        isRetriable: (err) => !isDataError(err),
+        ...(heartbeat ? { afterWait: heartbeat } : {}),
+        onRetry: ({ error, tried, delayMs }) => {
+          failed = true;
+          const message = (error as Error).message;
+          this.#m.retries.inc(1, { check });
+          this.#o.onHealth?.(check, message);
+          this.#log.warn('retrying', { check, attempt: tried, delayMs, err: message });
+        },
+      });
+      if (failed) this.#o.onHealth?.(check, undefined);
+      return result;
+    } catch (err) {
+      // A try that failed because the consumer is stopping; the wait's own abort passes as it is.
+      if (signal.aborted && !isDataError(err) && err !== signal.reason) {
+        throw new AppError('CANCELLED', 'consumer stopping', { cause: err });
       }
+      throw err;
     }
   }
 }

@@ -13,9 +13,8 @@ import {
   DEFAULT_BACKOFF,
   MINUTE_MS,
   SECOND_MS,
-  backoffDelayMs,
   invalidArgument,
-  sleep,
+  retry,
   splitSymbol,
 } from '@candlestream/core';
 import type { Logger } from '@candlestream/logger';
@@ -72,17 +71,16 @@ export async function withRetries<T>(
   options: RetryOptions = {},
 ): Promise<T> {
   const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
-  for (let tried = 1; ; tried++) {
-    try {
-      return await attempt();
-    } catch (err) {
-      const error = AppError.from(err);
-      if (!error.retriable || tried >= maxAttempts || options.signal?.aborted) throw error;
-      const delayMs = backoffDelayMs(tried - 1, options.backoff ?? DEFAULT_BACKOFF, options.random);
-      options.logger?.warn(`${what} failed; retrying`, { tried, maxAttempts, delayMs, err: error });
-      await sleep(delayMs, options.signal);
-    }
-  }
+  // Failures become AppErrors before retry sees them; an abort during a wait ends with the
+  // signal's own reason.
+  return retry(() => attempt().catch((err: unknown) => Promise.reject(AppError.from(err))), {
+    maxAttempts,
+    backoff: options.backoff ?? DEFAULT_BACKOFF,
+    ...(options.random ? { random: options.random } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    onRetry: ({ error, tried, delayMs }) =>
+      options.logger?.warn(`${what} failed; retrying`, { tried, maxAttempts, delayMs, err: error }),
+  });
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { AppError } from './errors.js';
+import { retry } from './retry.js';
+
+const quick = { initialDelayMs: 1, maxDelayMs: 2, jitter: 0 };
+
+describe('retry', () => {
+  it('tries again after retriable failures, telling each one, and returns the success', async () => {
+    let calls = 0;
+    const told: number[] = [];
+    let waitedOut = 0;
+    const result = await retry(
+      () =>
+        ++calls < 3 ? Promise.reject(new AppError('UNAVAILABLE', 'down')) : Promise.resolve('ok'),
+      {
+        backoff: quick,
+        onRetry: ({ tried }) => told.push(tried),
+        afterWait: () => Promise.resolve(void waitedOut++),
+      },
+    );
+    expect(result).toBe('ok');
+    expect(told).toEqual([1, 2]);
+    expect(waitedOut).toBe(2);
+  });
+
+  it('stops at once on an error that is not retriable, and after maxAttempts', async () => {
+    let calls = 0;
+    const refused = new AppError('INVALID_ARGUMENT', 'no');
+    await expect(retry(() => Promise.reject(refused), { backoff: quick })).rejects.toBe(refused);
+    await expect(
+      retry(() => (calls++, Promise.reject(new AppError('UNAVAILABLE', 'down'))), {
+        backoff: quick,
+        maxAttempts: 3,
+      }),
+    ).rejects.toThrow('down');
+    expect(calls).toBe(3);
+    const custom = new Error('data');
+    await expect(
+      retry(() => Promise.reject(custom), { backoff: quick, isRetriable: () => false }),
+    ).rejects.toBe(custom);
+  });
+
+  it('an abort ends the wait with the signal reason', async () => {
+    const controller = new AbortController();
+    const reason = new Error('stopping');
+    const pending = retry(() => Promise.reject(new AppError('UNAVAILABLE', 'down')), {
+      backoff: { initialDelayMs: 60_000, maxDelayMs: 60_000, jitter: 0 },
+      signal: controller.signal,
+    });
+    setTimeout(() => controller.abort(reason), 5);
+    await expect(pending).rejects.toBe(reason);
+  });
+});
