@@ -127,6 +127,9 @@ export const vars = {
       Joi.string().valid('error', 'warn', 'info', 'debug'),
       { fallback: 'info' },
     ),
+  /** Prefix of every Redis key the platform writes (several deployments can share a Redis). */
+  cachePrefix: () =>
+    envVar<string>('CACHE_PREFIX', Joi.string().max(100), { fallback: 'candlestream:' }),
   /** Any other variable a service needs, with its own schema. */
   custom: <T>(name: string, schema: Joi.Schema, options: VarOptions = {}) =>
     envVar<T>(name, schema, options),

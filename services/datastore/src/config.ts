@@ -12,9 +12,7 @@ const spec = {
   jwtSecret: vars.jwtSecret(),
   jwtPublicKey: vars.jwtPublicKey(),
   logLevel: vars.logLevel(),
-  cachePrefix: vars.custom<string>('CACHE_PREFIX', Joi.string().max(100), {
-    fallback: 'candlestream:',
-  }),
+  cachePrefix: vars.cachePrefix(),
   /** Requests per minute per client (token subject, else IP); bursts up to the same number. */
   rateLimitPerMinute: vars.custom<number>(
     'RATE_LIMIT_PER_MINUTE',

@@ -27,9 +27,7 @@ const spec = {
     }),
     { fallback: 2_000 },
   ),
-  cachePrefix: vars.custom<string>('CACHE_PREFIX', Joi.string().max(100), {
-    fallback: 'candlestream:',
-  }),
+  cachePrefix: vars.cachePrefix(),
 };
 
 export type FixedConsumerConfig = ConfigOf<typeof spec>;
