@@ -33,7 +33,6 @@ import type { Logger } from '@candlestream/logger';
 import type { Metrics } from '@candlestream/runtime';
 
 export interface PipelineTopics {
-  ticks: string;
   dlq: string;
   barUpdates: string;
 }

@@ -70,7 +70,7 @@ export async function startFixedConsumer(
     repository,
     publisher,
     liveStore,
-    topics: { ticks: topics.ticks.name, dlq: topics.dlq.name, barUpdates: topics.barUpdates.name },
+    topics: { dlq: topics.dlq.name, barUpdates: topics.barUpdates.name },
     clock,
     logger,
     metrics,
