@@ -183,7 +183,12 @@ export class LiveCandles {
   }
 
   /** The bar of the higher bucket at `time`: closed minutes merged with its open minutes. */
-  #merged(symbol: MarketSymbol, interval: Interval, time: EpochMs): Bar | undefined {
+  #merged(
+    symbol: MarketSymbol,
+    interval: Interval,
+    time: EpochMs,
+    openMinutes: readonly Bar[] = this.#minutes.openBars(symbol),
+  ): Bar | undefined {
     const partial = this.#partials.get(symbol)?.get(interval);
     let bar: Bar | undefined;
     let volume: ExactSum | undefined;
@@ -191,7 +196,7 @@ export class LiveCandles {
       bar = { ...partial, volume: 0 };
       volume = partial.volume.clone();
     }
-    for (const minute of this.#minutes.openBars(symbol)) {
+    for (const minute of openMinutes) {
       if (floorBucket(minute.time, interval) !== time) continue;
       if (!bar || !volume) {
         bar = { ...minute, time };
@@ -209,8 +214,10 @@ export class LiveCandles {
 
   #formingHigher(symbol: MarketSymbol, minuteTime: EpochMs): BarUpdate[] {
     const out: BarUpdate[] = [];
+    // One snapshot of the open minutes serves every interval.
+    const openMinutes = this.#minutes.openBars(symbol);
     for (const interval of HIGHER) {
-      const bar = this.#merged(symbol, interval, floorBucket(minuteTime, interval));
+      const bar = this.#merged(symbol, interval, floorBucket(minuteTime, interval), openMinutes);
       if (bar) out.push({ v: 1, symbol, interval, bar, final: false });
     }
     return out;
