@@ -81,8 +81,9 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
       segmentMs: options.segmentMs ?? DEFAULT_SEGMENT_MS,
     },
     () => clock.now(),
+    logger.child({ component: 'storage' }),
   );
-  const offsets = OffsetStore.open(dataDir);
+  const offsets = OffsetStore.open(dataDir, logger.child({ component: 'offsets' }));
   const groups = new GroupCoordinator({
     clock,
     offsets,
@@ -113,6 +114,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   const scheduleFlush = (): void => {
     timers.flush = clock.setTimer(() => {
       topics.flush();
+      offsets.flush();
       scheduleFlush();
     }, FLUSH_INTERVAL_MS);
   };

@@ -1,14 +1,16 @@
 import {
   closeSync,
   existsSync,
+  fdatasyncSync,
+  fsyncSync,
   mkdirSync,
   openSync,
   readFileSync,
   renameSync,
-  writeFileSync,
-  writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { silentLogger, type Logger } from '@candlestream/logger';
+import { syncDirectory, writeFully } from '../storage/files.js';
 
 export interface CommittedOffset {
   offset: number;
@@ -31,32 +33,46 @@ const COMPACT_AFTER_LINES = 50_000;
 
 /**
  * Committed consumer-group offsets (what Kafka keeps in __consumer_offsets). With a data
- * directory every commit is appended as one JSON line, so an acknowledged commit survives a
- * process crash; the file is compacted to a snapshot at start and every COMPACT_AFTER_LINES.
+ * directory every commit is appended (O_APPEND) as one JSON line before it is acknowledged, so
+ * an acknowledged commit survives a process kill; the file is fdatasync'd by flush() and at
+ * close, and compacted to a snapshot at start and every COMPACT_AFTER_LINES. A snapshot is
+ * fsync'd before it is renamed over the log, so a machine crash leaves the old file or the new
+ * one, never an empty one.
  */
 export class OffsetStore {
   private readonly groups = new Map<string, Map<string, CommittedOffset>>();
   private fd: number | null = null;
+  private dirty = false;
   private linesSinceCompaction = 0;
 
-  private constructor(private readonly path: string | null) {}
+  private constructor(
+    private readonly path: string | null,
+    private readonly dir: string | null,
+  ) {}
 
-  static open(dataDir: string | null): OffsetStore {
-    const store = new OffsetStore(dataDir === null ? null : join(dataDir, OFFSETS_FILE));
+  static open(dataDir: string | null, logger: Logger = silentLogger()): OffsetStore {
+    const store = new OffsetStore(dataDir === null ? null : join(dataDir, OFFSETS_FILE), dataDir);
     if (store.path !== null && dataDir !== null) {
       mkdirSync(dataDir, { recursive: true });
       if (existsSync(store.path)) {
+        let skipped = 0;
+        let skippedBytes = 0;
         for (const line of readFileSync(store.path, 'utf8').split('\n')) {
           if (line.trim() === '') continue;
-          let entry: OffsetLine;
-          try {
-            entry = JSON.parse(line) as OffsetLine;
-          } catch {
-            // A torn last line after a crash: everything before it is intact.
-            continue;
+          const entry = parseLine(line);
+          if (entry) store.apply(entry);
+          else {
+            // A torn last line after a kill, or damage: every whole line is still applied.
+            skipped++;
+            skippedBytes += Buffer.byteLength(line) + 1;
           }
-          store.apply(entry);
         }
+        if (skipped > 0)
+          logger.warn('offset log lines dropped on load', {
+            file: store.path,
+            lines: skipped,
+            bytesCut: skippedBytes,
+          });
       }
       store.compact();
     }
@@ -78,13 +94,15 @@ export class OffsetStore {
   private append(entry: OffsetLine): void {
     this.apply(entry);
     if (this.fd === null) return;
-    writeSync(this.fd, JSON.stringify(entry) + '\n');
+    writeFully(this.fd, [Buffer.from(JSON.stringify(entry) + '\n')]);
+    this.dirty = true;
     if (++this.linesSinceCompaction >= COMPACT_AFTER_LINES) this.compact();
   }
 
   private compact(): void {
-    if (this.path === null) return;
+    if (this.path === null || this.dir === null) return;
     if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
     const lines: string[] = [];
     for (const [g, offsets] of this.groups) {
       for (const [key, v] of offsets) {
@@ -93,10 +111,24 @@ export class OffsetStore {
       }
     }
     const tmp = this.path + '.tmp';
-    writeFileSync(tmp, lines.length ? lines.join('\n') + '\n' : '');
+    const tmpFd = openSync(tmp, 'w');
+    try {
+      writeFully(tmpFd, [Buffer.from(lines.length ? lines.join('\n') + '\n' : '')]);
+      fsyncSync(tmpFd);
+    } finally {
+      closeSync(tmpFd);
+    }
     renameSync(tmp, this.path);
+    syncDirectory(this.dir);
     this.fd = openSync(this.path, 'a');
+    this.dirty = false;
     this.linesSinceCompaction = 0;
+  }
+
+  /** Forces appended commits to disk (fdatasync); called on the broker's flush timer and at close. */
+  flush(): void {
+    if (this.fd !== null && this.dirty) fdatasyncSync(this.fd);
+    this.dirty = false;
   }
 
   commit(group: string, topic: string, partition: number, value: CommittedOffset): void {
@@ -137,9 +169,27 @@ export class OffsetStore {
   }
 
   close(): void {
+    this.flush();
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
   }
+}
+
+/** One line of the offsets log, or null when it is not a whole, well-formed entry. */
+function parseLine(line: string): OffsetLine | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return null;
+  const entry = parsed as Partial<OffsetLine>;
+  if (typeof entry.g !== 'string' || typeof entry.t !== 'string' || typeof entry.p !== 'number')
+    return null;
+  if (entry.v !== undefined && (typeof entry.v !== 'object' || typeof entry.v.offset !== 'number'))
+    return null;
+  return entry as OffsetLine;
 }
 
 function partitionKey(topic: string, partition: number): string {

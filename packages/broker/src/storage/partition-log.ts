@@ -1,15 +1,16 @@
 import {
   closeSync,
   fdatasyncSync,
-  ftruncateSync,
   mkdirSync,
   openSync,
   readFileSync,
   readdirSync,
   rmSync,
-  writevSync,
+  truncateSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { silentLogger, type Logger } from '@candlestream/logger';
+import { syncDirectory, writeFully } from './files.js';
 import {
   assignOffsets,
   decodeRecords,
@@ -67,14 +68,26 @@ export class PartitionLog {
   private totalBytes = 0;
   private readonly waiters = new Set<() => void>();
 
+  private closed = false;
+
   private constructor(
     readonly dir: string | null,
     private policy: RetentionPolicy,
+    private readonly logger: Logger,
   ) {}
 
-  /** Opens (or creates) the partition, reloading segment files when `dir` is given. */
-  static open(dir: string | null, policy: RetentionPolicy, nowMs: number): PartitionLog {
-    const log = new PartitionLog(dir, policy);
+  /**
+   * Opens (or creates) the partition, reloading segment files when `dir` is given. Only the last
+   * segment is reopened for writing, in append mode (O_APPEND): every write lands at the end of
+   * the file whatever was there, so a restart can never write over records it already holds.
+   */
+  static open(
+    dir: string | null,
+    policy: RetentionPolicy,
+    nowMs: number,
+    logger: Logger = silentLogger(),
+  ): PartitionLog {
+    const log = new PartitionLog(dir, policy, logger);
     if (dir !== null) {
       mkdirSync(dir, { recursive: true });
       const files = readdirSync(dir)
@@ -84,6 +97,7 @@ export class PartitionLog {
         log.loadSegment(join(dir, name), Number(name.slice(0, -SEGMENT_SUFFIX.length)), nowMs);
     }
     if (log.segments.length === 0) log.segments.push(log.newSegment(0, nowMs));
+    else if (log.active.path !== null) log.active.fd = openSync(log.active.path, 'a');
     return log;
   }
 
@@ -91,10 +105,17 @@ export class PartitionLog {
     const data = readFileSync(path);
     const { batches, validBytes } = scanStoredBatches(data);
     const segment = new Segment(baseOffset, nowMs, path);
-    segment.fd = openSync(path, 'r+');
     if (validBytes < data.length) {
-      // A torn write at the tail (crash mid-append): drop it, as Kafka's log recovery does.
-      ftruncateSync(segment.fd, validBytes);
+      // A torn write at the tail (killed mid-append) or trailing garbage: keep every whole batch
+      // before it and cut the rest, as Kafka's log recovery does. Nothing cut was acknowledged:
+      // an ack follows the complete write of its batches.
+      truncateSync(path, validBytes);
+      this.logger.warn('segment tail truncated on load', {
+        file: path,
+        offset: validBytes,
+        bytesCut: data.length - validBytes,
+        batchesKept: batches.length,
+      });
     }
     for (const batch of batches) {
       if (batch.baseOffset < this.logEndOffset) continue;
@@ -111,7 +132,12 @@ export class PartitionLog {
         ? null
         : join(this.dir, String(baseOffset).padStart(OFFSET_DIGITS, '0') + SEGMENT_SUFFIX);
     const segment = new Segment(baseOffset, nowMs, path);
-    if (path !== null) segment.fd = openSync(path, 'a');
+    if (path !== null && this.dir !== null) {
+      segment.fd = openSync(path, 'a');
+      // The new file's directory entry must reach the disk too, or a machine crash could lose
+      // the whole segment even after its data was fdatasync'd.
+      syncDirectory(this.dir);
+    }
     return segment;
   }
 
@@ -148,6 +174,8 @@ export class PartitionLog {
    * With `logAppendTime`, batches are stamped with the append time (message.timestamp.type).
    */
   append(batches: StoredBatch[], nowMs: number, logAppendTime: boolean): number {
+    // After close() the file is gone: an append now would be acknowledged yet never stored.
+    if (this.closed) throw new Error(`partition log ${this.dir ?? '(memory)'} is closed`);
     this.maybeRoll(nowMs);
     const segment = this.active;
     const firstOffset = this.logEndOffset;
@@ -156,18 +184,22 @@ export class PartitionLog {
       assignOffsets(batch, next);
       if (logAppendTime) stampLogAppendTime(batch, nowMs);
       next = batch.lastOffset + 1;
-      segment.batches.push(batch);
-      segment.bytes += batch.data.length;
-      this.totalBytes += batch.data.length;
     }
-    segment.lastAppendMs = nowMs;
+    // File first, memory second: if the write throws (disk full), nothing is served or acked
+    // that the file does not hold.
     if (segment.fd !== null) {
-      writevSync(
+      writeFully(
         segment.fd,
         batches.map((b) => b.data),
       );
       segment.dirty = true;
     }
+    for (const batch of batches) {
+      segment.batches.push(batch);
+      segment.bytes += batch.data.length;
+      this.totalBytes += batch.data.length;
+    }
+    segment.lastAppendMs = nowMs;
     this.enforceRetention(nowMs);
     for (const wake of [...this.waiters]) wake();
     return firstOffset;
@@ -289,6 +321,7 @@ export class PartitionLog {
   }
 
   close(): void {
+    this.closed = true;
     for (const segment of this.segments) this.closeSegment(segment);
     for (const wake of [...this.waiters]) wake();
   }

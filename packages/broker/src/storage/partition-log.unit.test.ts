@@ -1,4 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger, LogFields } from '@candlestream/logger';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   decodeRecords,
   encodeBatch,
@@ -96,4 +100,146 @@ describe('PartitionLog (in memory)', () => {
     expect(log.logStartOffset).toBe(2);
     expect(log.append(batchOf(['next']), NOW_MS + 1_000_000, false)).toBe(2);
   });
+});
+
+/** Every value stored in the log, with its offset, decoded from what a fetch would serve. */
+function readAll(log: PartitionLog): [number, string | undefined][] {
+  return log
+    .read(log.logStartOffset, 1 << 30)
+    .batches.flatMap((b) =>
+      decodeRecords(b).map((r) => [r.offset, r.value?.toString()] as [number, string | undefined]),
+    );
+}
+
+function values(from: number, count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `v${from + i}`);
+}
+
+/** A logger that keeps what it was given, for asserting on the recovery line. */
+function recordingLogger(): Logger & {
+  lines: { level: string; msg: string; fields: LogFields }[];
+} {
+  const lines: { level: string; msg: string; fields: LogFields }[] = [];
+  const make = (base: LogFields): Logger => ({
+    error: (msg, fields = {}) =>
+      lines.push({ level: 'error', msg, fields: { ...base, ...fields } }),
+    warn: (msg, fields = {}) => lines.push({ level: 'warn', msg, fields: { ...base, ...fields } }),
+    info: (msg, fields = {}) => lines.push({ level: 'info', msg, fields: { ...base, ...fields } }),
+    debug: (msg, fields = {}) =>
+      lines.push({ level: 'debug', msg, fields: { ...base, ...fields } }),
+    child: (fields) => make({ ...base, ...fields }),
+  });
+  return Object.assign(make({}), { lines });
+}
+
+describe('PartitionLog (segment files)', () => {
+  const dirs: string[] = [];
+  const tempDir = (): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'candlestream-log-'));
+    dirs.push(dir);
+    return dir;
+  };
+  afterEach(() => {
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a reopened segment is appended to, not overwritten from its start (records lost on the second restart)', () => {
+    const dir = tempDir();
+    let log = PartitionLog.open(dir, KEEP_ALL, NOW_MS);
+    log.append(batchOf(values(0, 3)), NOW_MS, false);
+    log.append(batchOf(values(3, 2)), NOW_MS, false);
+    log.close();
+
+    log = PartitionLog.open(dir, KEEP_ALL, NOW_MS);
+    expect(log.logEndOffset).toBe(5);
+    expect(log.append(batchOf(values(5, 1)), NOW_MS, false)).toBe(5);
+    log.close();
+
+    log = PartitionLog.open(dir, KEEP_ALL, NOW_MS);
+    expect(log.logEndOffset).toBe(6);
+    expect(readAll(log)).toEqual(values(0, 6).map((v, i) => [i, v]));
+    expect(log.append(batchOf(values(6, 2)), NOW_MS, false)).toBe(6);
+    log.close();
+
+    log = PartitionLog.open(dir, KEEP_ALL, NOW_MS);
+    expect(readAll(log)).toEqual(values(0, 8).map((v, i) => [i, v]));
+    log.close();
+  });
+
+  it('reopening without a clean close (a killed process) keeps every appended batch', () => {
+    const dir = tempDir();
+    const first = PartitionLog.open(dir, KEEP_ALL, NOW_MS);
+    first.append(batchOf(values(0, 2)), NOW_MS, false);
+    // No close(): the file descriptors die with the process, the bytes are in the file already.
+    const second = PartitionLog.open(dir, KEEP_ALL, NOW_MS);
+    second.append(batchOf(values(2, 2)), NOW_MS, false);
+    const third = PartitionLog.open(dir, KEEP_ALL, NOW_MS);
+    expect(readAll(third)).toEqual(values(0, 4).map((v, i) => [i, v]));
+    for (const log of [first, second, third]) log.close();
+  });
+
+  it('keeps appending across segment rolls and reopens', () => {
+    const dir = tempDir();
+    const policy: RetentionPolicy = { ...KEEP_ALL, segmentBytes: 150 };
+    let next = 0;
+    for (let round = 0; round < 4; round++) {
+      const log = PartitionLog.open(dir, policy, NOW_MS);
+      for (let i = 0; i < 5; i++) {
+        expect(log.append(batchOf(values(next, 1)), NOW_MS, false)).toBe(next);
+        next++;
+      }
+      log.close();
+    }
+    expect(readdirSync(dir).filter((f) => f.endsWith('.log')).length).toBeGreaterThan(1);
+    const log = PartitionLog.open(dir, policy, NOW_MS);
+    expect(readAll(log)).toEqual(values(0, next).map((v, i) => [i, v]));
+    log.close();
+  });
+
+  it.each([
+    [
+      'a torn last batch (bytes cut off the end)',
+      (file: string) => truncateSync(file, statSync(file).size - 7),
+    ],
+    [
+      'garbage after the last batch',
+      (file: string) => appendFileSync(file, Buffer.from('not a record batch at all, just noise')),
+    ],
+  ])(
+    'loading a damaged tail (%s) keeps every whole batch, truncates and logs one line',
+    (_, damage) => {
+      const dir = tempDir();
+      let log = PartitionLog.open(dir, KEEP_ALL, NOW_MS);
+      log.append(batchOf(values(0, 2)), NOW_MS, false);
+      log.append(batchOf(values(2, 3)), NOW_MS, false);
+      const intactBytes = log.sizeBytes;
+      log.append(batchOf(values(5, 2)), NOW_MS, false);
+      log.close();
+      const [name] = readdirSync(dir).filter((f) => f.endsWith('.log'));
+      const file = join(dir, name as string);
+      const wholeBytes = statSync(file).size;
+      damage(file);
+      const damagedBytes = statSync(file).size;
+      const goodBytes = damagedBytes < wholeBytes ? intactBytes : wholeBytes;
+
+      const logger = recordingLogger();
+      log = PartitionLog.open(dir, KEEP_ALL, NOW_MS, logger);
+      expect(statSync(file).size).toBe(goodBytes);
+      const kept = damagedBytes < wholeBytes ? 5 : 7;
+      expect(readAll(log)).toEqual(values(0, kept).map((v, i) => [i, v]));
+      const recovery = logger.lines.filter((l) => l.level !== 'debug');
+      expect(recovery).toHaveLength(1);
+      expect(recovery[0]?.fields).toMatchObject({
+        file,
+        offset: goodBytes,
+        bytesCut: damagedBytes - goodBytes,
+      });
+      // The next append lands right after the last whole batch and survives another reopen.
+      expect(log.append(batchOf(['after']), NOW_MS, false)).toBe(kept);
+      log.close();
+      log = PartitionLog.open(dir, KEEP_ALL, NOW_MS);
+      expect(readAll(log).at(-1)).toEqual([kept, 'after']);
+      log.close();
+    },
+  );
 });

@@ -8,6 +8,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { silentLogger, type Logger } from '@candlestream/logger';
 import { ErrorCode, type ErrorCodeValue } from '../protocol/errors.js';
 import { PartitionLog, type RetentionPolicy } from './partition-log.js';
 
@@ -61,10 +62,21 @@ export class TopicStore {
     private readonly dataDir: string | null,
     private readonly defaults: TopicDefaults,
     private readonly now: () => number,
+    private readonly logger: Logger,
   ) {}
 
-  static open(dataDir: string | null, defaults: TopicDefaults, now: () => number): TopicStore {
-    const store = new TopicStore(dataDir === null ? null : join(dataDir, 'topics'), defaults, now);
+  static open(
+    dataDir: string | null,
+    defaults: TopicDefaults,
+    now: () => number,
+    logger: Logger = silentLogger(),
+  ): TopicStore {
+    const store = new TopicStore(
+      dataDir === null ? null : join(dataDir, 'topics'),
+      defaults,
+      now,
+      logger,
+    );
     if (store.dataDir !== null) {
       mkdirSync(store.dataDir, { recursive: true });
       for (const name of readdirSync(store.dataDir)) {
@@ -77,7 +89,12 @@ export class TopicStore {
         const configs = new Map(Object.entries(meta.configs));
         const policy = store.policyFor(configs);
         const partitions = Array.from({ length: meta.partitions }, (_, i) =>
-          PartitionLog.open(join(store.dataDir as string, name, String(i)), policy, now()),
+          PartitionLog.open(
+            join(store.dataDir as string, name, String(i)),
+            policy,
+            now(),
+            logger.child({ topic: name, partition: i }),
+          ),
         );
         store.topics.set(name, new Topic(name, partitions, configs));
       }
