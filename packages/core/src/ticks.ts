@@ -35,6 +35,20 @@ export const MAX_TRADE_ID_LENGTH = 128;
 /** A tick is ~200 bytes of JSON; anything far larger is not one. */
 export const MAX_TICK_MESSAGE_BYTES = 4_096;
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Why PostgreSQL would refuse (or silently alter) `text` holding this string, if it would:
+ * `text` cannot hold U+0000 (SQLSTATE 22021), and a lone UTF-16 surrogate has no UTF-8 form, so
+ * it would be stored as U+FFFD and no longer equal the id in memory. Checked at decode time, so
+ * a trade storage would refuse never reaches the live candles.
+ */
+export function storableTextProblem(value: string): string | undefined {
+  if (value.includes('\u0000')) return 'contains U+0000, which PostgreSQL text cannot store';
+  if (LONE_SURROGATE.test(value)) return 'contains a lone UTF-16 surrogate (not valid Unicode)';
+  return undefined;
+}
+
 const canonicalSymbol = Joi.string()
   .required()
   .custom((value: string, helpers) => {
@@ -59,7 +73,14 @@ export const tickSchema: Joi.ObjectSchema<Tick> = Joi.object<Tick>({
   side: Joi.string()
     .valid(...TRADE_SIDES)
     .required(),
-  id: Joi.string().min(1).max(MAX_TRADE_ID_LENGTH).required(),
+  id: Joi.string()
+    .min(1)
+    .max(MAX_TRADE_ID_LENGTH)
+    .required()
+    .custom((value: string, helpers) => {
+      const problem = storableTextProblem(value);
+      return problem ? helpers.message({ custom: `id ${problem}` }) : value;
+    }),
   source: Joi.string()
     .valid(...TICK_SOURCES)
     .required(),

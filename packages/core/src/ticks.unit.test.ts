@@ -68,8 +68,20 @@ describe('tick-data messages', () => {
     [{ symbol: '???' }, /not canonical/],
     [{ id: '' }, /id is not allowed to be empty/],
     [{ id: 'x'.repeat(129) }, /id length must be less than or equal to 128/],
+    // Regression: PostgreSQL refused these only after the live candles had counted them.
+    [{ id: 'a\u0000b' }, /id contains U\+0000/],
+    [{ id: 'a\ud800' }, /id contains a lone UTF-16 surrogate/],
+    [{ id: '\udc00a' }, /id contains a lone UTF-16 surrogate/],
   ])('refuses %j with the reason', (patch, reason) => {
     expect(reasonFor({ ...valid, ...patch })).toMatch(reason);
+  });
+
+  it('keeps ids with any well-formed Unicode, astral characters included', () => {
+    const id = 'trade-\u00e9-\ud83d\ude80';
+    expect(decodeTick(JSON.stringify({ ...valid, id }))).toEqual({
+      ok: true,
+      value: { ...valid, id },
+    });
   });
 
   it('reports every problem at once', () => {

@@ -135,4 +135,65 @@ describe.skipIf(services.skip)('Pipeline (PostgreSQL, embedded broker)', () => {
       [],
     );
   });
+
+  it('regression: a trade the database would refuse never reaches the live candles', async () => {
+    const metrics = new Metrics('test');
+    const pipeline = new Pipeline({
+      repository,
+      publisher,
+      liveStore: new MemoryLiveBarStore(),
+      topics,
+      clock: new SimulatedClock(T0),
+      logger,
+      metrics,
+      latenessMs: 0,
+    });
+    const ETH = 'ETH-USD' as MarketSymbol;
+    const t0 = T0 + 60 * MINUTE_MS;
+    await pipeline.restore(new AbortController().signal);
+    const signal = new AbortController().signal;
+    const context = { heartbeat: () => Promise.resolve(), signal };
+    const good = [0, 1, 2, 3].map((m) =>
+      makeTick({ symbol: ETH, ts: t0 + m * MINUTE_MS + 5_000, price: 100 + m, id: `eth-${m}` }),
+    );
+    // PostgreSQL text cannot hold U+0000: storage refuses this trade.
+    const refused = makeTick({
+      symbol: ETH,
+      ts: t0 + MINUTE_MS + 9_000,
+      price: 999,
+      size: 1,
+      id: 'bad\u0000id',
+    });
+    await pipeline.handleBatch(
+      batchOf([good[0]!, good[1]!, refused, good[2]!, good[3]!], 100),
+      context,
+    );
+
+    await expect
+      .poll(
+        () =>
+          updates.some(
+            (u) =>
+              u.symbol === ETH &&
+              u.final &&
+              u.interval === '1m' &&
+              u.bar.time === t0 + 2 * MINUTE_MS,
+          ),
+        { timeout: 10_000 },
+      )
+      .toBe(true);
+    const want1m = aggregateTicks(good, '1m').get(ETH)!;
+    const finals = updates.filter((u) => u.symbol === ETH && u.final && u.interval === '1m');
+    expect(
+      diffBars(
+        want1m.slice(0, 3),
+        finals.map((u) => u.bar),
+      ),
+    ).toEqual([]);
+    expect(updates.filter((u) => u.symbol === ETH && u.bar.high === 999)).toEqual([]);
+    expect(diffBars(want1m, await repository.readBars(ETH, '1m', t0, t0 + 5 * MINUTE_MS))).toEqual(
+      [],
+    );
+    expect(metrics.render()).toMatch(/messages_dead_lettered_total 1\b/);
+  });
 });
