@@ -58,6 +58,21 @@ export class ExactSum {
     return hi;
   }
 
+  /**
+   * The partials whose exact sum this is (non-overlapping, ascending magnitude): storing them
+   * keeps the sum exact across writes, so merging more values later still rounds only once.
+   */
+  partials(): readonly number[] {
+    return this.#partials;
+  }
+
+  /** A sum continuing from stored partials (or from any finite values, which it adds). */
+  static of(values: Iterable<number>): ExactSum {
+    const sum = new ExactSum();
+    for (const v of values) sum.add(v);
+    return sum;
+  }
+
   clone(): ExactSum {
     const copy = new ExactSum();
     copy.#partials = [...this.#partials];

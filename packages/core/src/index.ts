@@ -6,6 +6,7 @@ export * from './validation.js';
 export * from './ticks.js';
 export * from './bars.js';
 export * from './exact-sum.js';
+export * from './minute-state.js';
 export * from './aggregator.js';
 export * from './rollup.js';
 export * from './series.js';

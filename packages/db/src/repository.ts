@@ -1,6 +1,17 @@
-import type { Bar, Clock, EpochMs, Interval, MarketSymbol, Tick } from '@candlestream/core';
+import type {
+  Bar,
+  Clock,
+  EpochMs,
+  Interval,
+  MarketSymbol,
+  MinuteState,
+  MinuteTrade,
+  Tick,
+} from '@candlestream/core';
 import {
   AppError,
+  ExactSum,
+  mergeMinute,
   barProblem,
   ceilBucket,
   floorBucket,
@@ -13,7 +24,7 @@ import type { Logger } from '@candlestream/logger';
 import type { Transaction } from 'sequelize';
 import { QueryTypes, Sequelize } from 'sequelize';
 import type { DbTarget } from './connection.js';
-import { searchPathSql } from './connection.js';
+import { dbTimeouts, pgTimeoutOptions, searchPathSql } from './connection.js';
 import type { Backend } from './migrate.js';
 import { defineModels } from './models.js';
 
@@ -78,58 +89,33 @@ const INSERT_TICKS_SQL = `
 WITH input AS (
   SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::float8[], $5::float8[], $6::text[], $7::text[])
     AS i(symbol, ms, trade_id, price, size, side, source)
-), inserted AS (
-  INSERT INTO ticks (symbol, ts, trade_id, price, size, side, source)
-  SELECT symbol, ${FROM_MS('ms')}, trade_id, price, size, side, source FROM input
-  ON CONFLICT DO NOTHING
-  RETURNING symbol, ts
 )
-SELECT symbol, ${MS("date_bin(INTERVAL '1 minute', ts, TIMESTAMPTZ 'epoch')")} AS bucket, count(*)::int AS trades
-FROM inserted GROUP BY 1, 2`;
+INSERT INTO ticks (symbol, ts, trade_id, price, size, side, source)
+SELECT symbol, ${FROM_MS('ms')}, trade_id, price, size, side, source FROM input
+ON CONFLICT DO NOTHING
+RETURNING symbol, ${MS('ts')} AS ts, trade_id AS id, price, size`;
 
-/**
- * One minute's bar from its trades: open and close by (ts, trade_id) in code-unit order, and the
- * volume summed in that order too, so a rebuild by any plan gives the same bits.
- */
-const MINUTE_AGGREGATES = `
-  (array_agg(t.price ORDER BY t.ts, t.trade_id COLLATE "C"))[1] AS open,
-  max(t.price) AS high, min(t.price) AS low,
-  (array_agg(t.price ORDER BY t.ts DESC, t.trade_id COLLATE "C" DESC))[1] AS close,
-  sum(t.size ORDER BY t.ts, t.trade_id COLLATE "C") AS volume, count(*)::int AS trades`;
+/** The stored state of the given minutes (symbol and bucket arrays), those that have a row. */
+const READ_MINUTES_SQL = `
+SELECT b.symbol, ${MS('b.bucket')} AS bucket, b.origin, b.open, b.high, b.low, b.close, b.volume,
+       b.trades, b.open_ms::float8 AS open_ms, b.open_id, b.close_ms::float8 AS close_ms, b.close_id,
+       b.volume_parts
+FROM unnest($1::text[], $2::bigint[]) AS k(symbol, ms)
+JOIN bars_1m b ON b.symbol = k.symbol AND b.bucket = ${FROM_MS('k.ms')}`;
 
-const UPSERT_MINUTE = `
-INSERT INTO bars_1m (symbol, bucket, open, high, low, close, volume, trades, origin, source, updated_at)
-SELECT symbol, bucket, open, high, low, close, volume, trades, 'ticks', NULL, now() FROM minutes
+/** Writes tick-derived minutes with everything a later merge needs (migration 0005). */
+const UPSERT_MINUTES_SQL = `
+INSERT INTO bars_1m (symbol, bucket, open, high, low, close, volume, trades, origin, source, updated_at,
+                     open_ms, open_id, close_ms, close_id, volume_parts)
+SELECT symbol, ${FROM_MS('ms')}, o, h, l, c, v, n, 'ticks', NULL, now(), om, oi, cm, ci, vp::float8[]
+FROM unnest($1::text[], $2::bigint[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::float8[],
+            $8::int[], $9::bigint[], $10::text[], $11::bigint[], $12::text[], $13::text[])
+  AS u(symbol, ms, o, h, l, c, v, n, om, oi, cm, ci, vp)
 ON CONFLICT (symbol, bucket) DO UPDATE SET
   open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
-  volume = EXCLUDED.volume, trades = EXCLUDED.trades, origin = 'ticks', source = NULL, updated_at = now()`;
-
-/**
- * Rebuilds the touched minutes from every stored trade in them, so a late or re-sent trade gives
- * the same bar as if all had arrived in order. LATERAL keeps it to one primary-key range scan per
- * minute; a plain join lets the planner hash-join the whole table (measured: 160 ms for 167
- * minutes, growing with the table, against a few ms).
- */
-const RECOMPUTE_MINUTES_SQL = `
-WITH minutes AS (
-  SELECT k.symbol, k.bucket, m.*
-  FROM (SELECT symbol, ${FROM_MS('ms')} AS bucket FROM unnest($1::text[], $2::bigint[]) AS u(symbol, ms)) AS k
-  CROSS JOIN LATERAL (
-    SELECT ${MINUTE_AGGREGATES}
-    FROM ticks t
-    WHERE t.symbol = k.symbol AND t.ts >= k.bucket AND t.ts < k.bucket + INTERVAL '1 minute'
-  ) AS m
-  WHERE m.trades > 0
-)${UPSERT_MINUTE}`;
-
-/** The same rebuild, set-based over a whole range: after a bulk load of trades. */
-const REBUILD_RANGE_SQL = `
-WITH minutes AS (
-  SELECT t.symbol, date_bin(INTERVAL '1 minute', t.ts, TIMESTAMPTZ 'epoch') AS bucket, ${MINUTE_AGGREGATES}
-  FROM ticks t
-  WHERE t.symbol = $1 AND t.ts >= ${FROM_MS('$2::bigint')} AND t.ts < ${FROM_MS('$3::bigint')}
-  GROUP BY 1, 2
-)${UPSERT_MINUTE}`;
+  volume = EXCLUDED.volume, trades = EXCLUDED.trades, origin = 'ticks', source = NULL, updated_at = now(),
+  open_ms = EXCLUDED.open_ms, open_id = EXCLUDED.open_id, close_ms = EXCLUDED.close_ms,
+  close_id = EXCLUDED.close_id, volume_parts = EXCLUDED.volume_parts`;
 
 /** Candles fill minutes without trades and never replace a tick-derived minute. */
 const UPSERT_CANDLES_SQL = `
@@ -141,6 +127,39 @@ ON CONFLICT (symbol, bucket) DO UPDATE SET
   volume = EXCLUDED.volume, source = EXCLUDED.source, updated_at = now()
 WHERE bars_1m.origin = 'candles'
 RETURNING 1`;
+
+/**
+ * Minute rows per upsert: a row carries 13 columns (about 250 bytes), so this keeps a statement
+ * under MAX_ROWS_PER_STATEMENT's 40 KB for pglite-socket.
+ */
+const MAX_MINUTES_PER_STATEMENT = 150;
+/** rebuildMinutes reads and writes this much of a symbol's history per transaction. */
+const REBUILD_PAGE_MS = 3_600_000;
+const MINUTE_MS = 60_000;
+
+const minuteKey = (symbol: string, bucket: EpochMs): string => `${symbol} ${bucket}`;
+
+/** A trade INSERT stored (RETURNING): what its minute's merge needs. */
+interface NewTrade extends MinuteTrade {
+  symbol: MarketSymbol;
+}
+
+interface MinuteRow {
+  symbol: MarketSymbol;
+  bucket: EpochMs;
+  origin: 'ticks' | 'candles';
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+  trades: number | null;
+  open_ms: number | null;
+  open_id: string | null;
+  close_ms: number | null;
+  close_id: string | null;
+  volume_parts: number[] | null;
+}
 
 export interface TouchedMinute {
   symbol: MarketSymbol;
@@ -208,7 +227,14 @@ export class Repository {
     this.sequelize = new Sequelize(options.url, {
       dialect: 'postgres',
       logging: false,
-      pool: { max: options.poolMax ?? 10, min: 0, idle: 1_000, acquire: 120_000 },
+      pool: {
+        max: options.poolMax ?? 10,
+        min: 0,
+        idle: 1_000,
+        acquire: dbTimeouts(options).acquireTimeoutMs,
+      },
+      // Every query and connect bounded (connection.ts): a silent server is an error, not a hang.
+      dialectOptions: pgTimeoutOptions(dbTimeouts(options)),
       hooks: schema
         ? {
             afterConnect: async (connection) => {
@@ -253,57 +279,179 @@ export class Repository {
     }
   }
 
-  /** Stores trades (a re-sent trade is a no-op) and rebuilds the minutes they landed in. */
+  /**
+   * Stores trades (a re-sent trade is a no-op) and merges the new ones into the minutes they
+   * landed in, then brings TimescaleDB's aggregates up to date over what changed.
+   *
+   * Only trades new to `ticks` are merged, into the minute's stored state (migration 0005), so
+   * the result never depends on the minute's earlier trades still being readable: compressed,
+   * dropped or never stored here, the merge is the same as a rebuild from all of them.
+   */
   async insertTrades(ticks: readonly Tick[]): Promise<InsertTradesResult> {
     if (ticks.length === 0) return { inserted: 0, touched: [] };
     const started = Date.now();
-    const result = await this.sequelize.transaction(async (transaction) => {
+    const touched = await this.sequelize.transaction(async (transaction) => {
       await this.#lockSeries(
         ticks.map((t) => t.symbol),
         transaction,
       );
-      const perMinute = new Map<string, TouchedMinute>();
+      const fresh = new Map<
+        string,
+        { symbol: MarketSymbol; bucket: EpochMs; trades: NewTrade[] }
+      >();
       for (const part of chunks(ticks, MAX_ROWS_PER_STATEMENT)) {
-        const rows = await this.sequelize.query<TouchedMinute>(INSERT_TICKS_SQL, {
-          bind: tickColumns(part),
-          type: QueryTypes.SELECT,
-          transaction,
-        });
+        const rows = await this.sequelize.query<NewTrade & { symbol: MarketSymbol }>(
+          INSERT_TICKS_SQL,
+          { bind: tickColumns(part), type: QueryTypes.SELECT, transaction },
+        );
         for (const row of rows) {
-          const key = `${row.symbol} ${row.bucket}`;
-          const seen = perMinute.get(key);
-          if (seen) seen.trades += row.trades;
-          else perMinute.set(key, { ...row });
+          const bucket = floorBucket(row.ts, '1m');
+          const key = minuteKey(row.symbol, bucket);
+          let minute = fresh.get(key);
+          if (!minute) fresh.set(key, (minute = { symbol: row.symbol, bucket, trades: [] }));
+          minute.trades.push(row);
         }
       }
-      const touched = [...perMinute.values()];
-      for (const part of chunks(touched, MAX_ROWS_PER_STATEMENT)) {
-        await this.sequelize.query(RECOMPUTE_MINUTES_SQL, {
-          bind: [part.map((m) => m.symbol), part.map((m) => m.bucket)],
-          transaction,
-        });
-      }
-      return touched;
+      const minutes = [...fresh.values()];
+      const stored = await this.#readMinuteStates(minutes, transaction);
+      await this.#writeMinuteStates(
+        minutes.map((m) => ({
+          symbol: m.symbol,
+          bucket: m.bucket,
+          state: mergeMinute(stored.get(minuteKey(m.symbol, m.bucket)), m.trades)!,
+        })),
+        transaction,
+      );
+      return minutes.map((m) => ({ symbol: m.symbol, bucket: m.bucket, trades: m.trades.length }));
     });
-    const inserted = result.reduce((n, m) => n + m.trades, 0);
+    // Every input minute, not only the new ones: a retry after a failed refresh finds its
+    // trades stored already and must still refresh. A refresh with nothing to do is cheap.
+    let from = Infinity;
+    let to = -Infinity;
+    for (const t of ticks) {
+      if (t.ts < from) from = t.ts;
+      if (t.ts > to) to = t.ts;
+    }
+    await this.refreshAggregates(floorBucket(from, '1m'), floorBucket(to, '1m') + MINUTE_MS);
+    const inserted = touched.reduce((n, m) => n + m.trades, 0);
     this.#log.debug('trades stored', {
       received: ticks.length,
       inserted,
-      minutes: result.length,
+      minutes: touched.length,
       durationMs: Date.now() - started,
     });
-    return { inserted, touched: result };
+    return { inserted, touched };
   }
 
   /**
-   * Rebuilds every minute of [from, to) for `symbol` from the stored trades, in one statement:
-   * for trades loaded in bulk (COPY, a restore) rather than through insertTrades.
+   * The mergeable state of each given minute that has a tick-derived row. Candle minutes have
+   * none: trades replace a candle rather than add to it.
    */
-  async rebuildMinutes(symbol: MarketSymbol, from: EpochMs, to: EpochMs): Promise<void> {
-    await this.sequelize.transaction(async (transaction) => {
-      await this.#lockSeries([symbol], transaction);
-      await this.sequelize.query(REBUILD_RANGE_SQL, { bind: [symbol, from, to], transaction });
-    });
+  async #readMinuteStates(
+    minutes: readonly { symbol: MarketSymbol; bucket: EpochMs }[],
+    transaction: Transaction,
+  ): Promise<Map<string, MinuteState>> {
+    const out = new Map<string, MinuteState>();
+    for (const part of chunks(minutes, MAX_ROWS_PER_STATEMENT)) {
+      const rows = await this.sequelize.query<MinuteRow>(READ_MINUTES_SQL, {
+        bind: [part.map((m) => m.symbol), part.map((m) => m.bucket)],
+        type: QueryTypes.SELECT,
+        transaction,
+      });
+      for (const row of rows) {
+        if (row.origin !== 'ticks') continue;
+        out.set(minuteKey(row.symbol, row.bucket), {
+          open: row.open,
+          high: row.high,
+          low: row.low,
+          close: row.close,
+          volume: ExactSum.of(row.volume_parts ?? [row.volume]),
+          trades: row.trades ?? 0,
+          openKey:
+            row.open_ms == null || row.open_id == null
+              ? null
+              : { ts: row.open_ms, id: row.open_id },
+          closeKey:
+            row.close_ms == null || row.close_id == null
+              ? null
+              : { ts: row.close_ms, id: row.close_id },
+        });
+      }
+    }
+    return out;
+  }
+
+  async #writeMinuteStates(
+    minutes: readonly { symbol: MarketSymbol; bucket: EpochMs; state: MinuteState }[],
+    transaction: Transaction,
+  ): Promise<void> {
+    for (const part of chunks(minutes, MAX_MINUTES_PER_STATEMENT)) {
+      const states = part.map((m) => m.state);
+      await this.sequelize.query(UPSERT_MINUTES_SQL, {
+        bind: [
+          part.map((m) => m.symbol),
+          part.map((m) => m.bucket),
+          states.map((m) => m.open),
+          states.map((m) => m.high),
+          states.map((m) => m.low),
+          states.map((m) => m.close),
+          states.map((m) => m.volume.value()),
+          states.map((m) => m.trades),
+          states.map((m) => m.openKey?.ts ?? null),
+          states.map((m) => m.openKey?.id ?? null),
+          states.map((m) => m.closeKey?.ts ?? null),
+          states.map((m) => m.closeKey?.id ?? null),
+          // Array literals: each minute has its own number of partials, which a 2-D bind cannot hold.
+          states.map((m) => `{${m.volume.partials().map(String).join(',')}}`),
+        ],
+        transaction,
+      });
+    }
+  }
+
+  /**
+   * Rebuilds every minute of [from, to) for `symbol` from the trades stored in `ticks`, for
+   * trades written there by other writers (a bulk COPY, psql) rather than through insertTrades;
+   * `pnpm rebuild` runs it. Minutes whose raw trades are all gone keep their stored bar.
+   * Idempotent; works an hour at a time, so memory stays flat over any range.
+   */
+  async rebuildMinutes(
+    symbol: MarketSymbol,
+    from: EpochMs,
+    to: EpochMs,
+    onProgress?: (progress: { done: EpochMs; minutes: number; trades: number }) => void,
+  ): Promise<{ minutes: number; trades: number }> {
+    let minutes = 0;
+    let trades = 0;
+    const start = floorBucket(from, '1m');
+    const end = ceilBucket(to, '1m');
+    for (let pageStart = start; pageStart < end; pageStart += REBUILD_PAGE_MS) {
+      const pageEnd = Math.min(end, pageStart + REBUILD_PAGE_MS);
+      await this.sequelize.transaction(async (transaction) => {
+        await this.#lockSeries([symbol], transaction);
+        const stored = await this.readTrades(symbol, pageStart, pageEnd, transaction);
+        const byMinute = new Map<EpochMs, Tick[]>();
+        for (const t of stored) {
+          const bucket = floorBucket(t.ts, '1m');
+          const list = byMinute.get(bucket);
+          if (list) list.push(t);
+          else byMinute.set(bucket, [t]);
+        }
+        await this.#writeMinuteStates(
+          [...byMinute].map(([bucket, list]) => ({
+            symbol,
+            bucket,
+            state: mergeMinute(undefined, list)!,
+          })),
+          transaction,
+        );
+        minutes += byMinute.size;
+        trades += stored.length;
+      });
+      onProgress?.({ done: pageEnd, minutes, trades });
+    }
+    await this.refreshAggregates(start, end);
+    return { minutes, trades };
   }
 
   /**
@@ -450,21 +598,33 @@ export class Repository {
       : undefined;
   }
 
-  /** The newest 1-minute bucket of every symbol. */
+  /**
+   * The newest 1-minute bucket of every symbol. A skip scan over the primary key (one index
+   * probe per symbol) rather than a GROUP BY, which reads every row of `bars_1m`.
+   */
   async lastBuckets(): Promise<Map<MarketSymbol, EpochMs>> {
-    const rows = (await this.models.Bar1mRow.findAll({
-      attributes: ['symbol', [this.sequelize.fn('max', this.sequelize.col('bucket')), 'bucket']],
-      group: ['symbol'],
-      raw: true,
-    })) as unknown as { symbol: MarketSymbol; bucket: Date }[];
-    return new Map(rows.map((r) => [r.symbol, new Date(r.bucket).getTime()]));
+    const rows = await this.sequelize.query<{ symbol: MarketSymbol; bucket: number }>(
+      `WITH RECURSIVE symbols AS (
+         (SELECT symbol FROM bars_1m ORDER BY symbol LIMIT 1)
+         UNION ALL
+         SELECT (SELECT b.symbol FROM bars_1m b WHERE b.symbol > s.symbol ORDER BY b.symbol LIMIT 1)
+         FROM symbols s WHERE s.symbol IS NOT NULL
+       )
+       SELECT s.symbol,
+              ${MS('(SELECT max(b.bucket) FROM bars_1m b WHERE b.symbol = s.symbol)')} AS bucket
+       FROM symbols s WHERE s.symbol IS NOT NULL`,
+      { type: QueryTypes.SELECT },
+    );
+    return new Map(rows.map((r) => [r.symbol, r.bucket]));
   }
 
   /**
-   * The newest stored trade time of every symbol whose newest minute is at or after `since`: the
-   * symbols a restarting live consumer has forming candles for.
+   * The newest stored trade time of every symbol whose newest minute is at or after `since`
+   * (default: every symbol, however old its data): the symbols a restarting live consumer has
+   * forming candles for. A newest minute without stored trades (a candle, or trades since
+   * dropped) answers its bucket time.
    */
-  async latestTradeTimes(since: EpochMs): Promise<Map<MarketSymbol, EpochMs>> {
+  async latestTradeTimes(since: EpochMs = -Infinity): Promise<Map<MarketSymbol, EpochMs>> {
     const out = new Map<MarketSymbol, EpochMs>();
     for (const [symbol, bucket] of await this.lastBuckets()) {
       if (bucket < since) continue;
@@ -472,8 +632,7 @@ export class Repository {
         `SELECT ${MS('max(ts)')} AS ts FROM ticks WHERE symbol = $1 AND ts >= ${FROM_MS('$2::bigint')}`,
         { bind: [symbol, bucket], type: QueryTypes.SELECT },
       );
-      const ts = rows[0]?.ts;
-      if (ts != null) out.set(symbol, ts);
+      out.set(symbol, rows[0]?.ts ?? bucket);
     }
     return out;
   }
@@ -483,6 +642,7 @@ export class Repository {
     symbol: MarketSymbol,
     from: EpochMs,
     to: EpochMs = MAX_STORED_TS_MS,
+    transaction?: Transaction,
   ): Promise<Tick[]> {
     const rows = await this.sequelize.query<{
       ts: number;
@@ -495,7 +655,11 @@ export class Repository {
       `SELECT ${MS('ts')} AS ts, trade_id, price, size, side, source FROM ticks
        WHERE symbol = $1 AND ts >= ${FROM_MS('$2::bigint')} AND ts < ${FROM_MS('$3::bigint')}
        ORDER BY ts, trade_id COLLATE "C"`,
-      { bind: [symbol, from, to], type: QueryTypes.SELECT },
+      {
+        bind: [symbol, from, to],
+        type: QueryTypes.SELECT,
+        ...(transaction ? { transaction } : {}),
+      },
     );
     return rows.map((r) => ({
       v: 1,
