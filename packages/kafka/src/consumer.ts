@@ -121,7 +121,12 @@ export class BatchConsumer {
           timestamp: Number(m.timestamp),
         }));
         await handler(
-          { topic: batch.topic, partition: batch.partition, messages },
+          {
+            topic: batch.topic,
+            partition: batch.partition,
+            messages,
+            highWatermark: batch.highWatermark,
+          },
           { heartbeat, signal },
         );
         // The partition may have moved to another member while the handler ran; its next owner

@@ -1,6 +1,17 @@
 export { createKafka, ensureTopics, type KafkaClient, type KafkaOptions } from './client.js';
 export { TOPICS, DLQ_HEADERS, type TopicSpec } from './topics.js';
-export { KafkaPublisher, type OutgoingMessage } from './producer.js';
+export {
+  isRefusedByBroker,
+  KafkaPublisher,
+  MAX_PRODUCE_REQUEST_BYTES,
+  recordBytes,
+  singleRecordBatchBytes,
+  splitForProduce,
+  type OutgoingMessage,
+  type PublisherOptions,
+} from './producer.js';
+export { fitDeadLetter } from './dead-letters.js';
+export { ConsumerLagReader, watchBroker, type BrokerWatchOptions } from './health.js';
 export { BatchingPublisher, type BatchingOptions } from './batching.js';
 export {
   BatchConsumer,

@@ -32,4 +32,8 @@ export const DLQ_HEADERS = {
   partition: 'dlq-source-partition',
   offset: 'dlq-source-offset',
   failedAt: 'dlq-failed-at',
+  /** Set when the value was cut to fit the broker's message limit: why, and to how many bytes. */
+  truncated: 'dlq-truncated',
+  /** The original value's size in bytes, on a truncated dead letter. */
+  originalBytes: 'dlq-original-bytes',
 } as const;
