@@ -44,7 +44,11 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
       const report = options.health();
       send(res, report.status === 'down' ? 503 : 200, 'application/json', JSON.stringify(report));
     } else if (path === '/metrics') {
-      send(res, 200, 'text/plain; version=0.0.4', options.metrics.render());
+      options.metrics.scrape().then(
+        (text) => send(res, 200, 'text/plain; version=0.0.4', text),
+        (err: unknown) =>
+          send(res, 500, 'application/json', JSON.stringify({ error: String(err) })),
+      );
     } else {
       send(res, 404, 'application/json', JSON.stringify({ error: `no route ${path}` }));
     }

@@ -64,3 +64,18 @@ export function allRecovered<C extends string>(
 ): boolean {
   return isRecovered(event) && Object.keys(problems).every((check) => check === event.check);
 }
+
+/** The tags a service machine puts on its states; `/health` answers from them alone. */
+export type HealthTag = 'healthy' | 'degraded' | 'down';
+
+/**
+ * A snapshot's health from its state's tags: `down` wins over `degraded` over `healthy`; a state
+ * without a health tag is `down` (a machine that forgot one is not vouched for).
+ */
+export function healthFromTags(snapshot: {
+  hasTag(tag: HealthTag): boolean;
+}): 'ok' | 'degraded' | 'down' {
+  if (snapshot.hasTag('down')) return 'down';
+  if (snapshot.hasTag('degraded')) return 'degraded';
+  return snapshot.hasTag('healthy') ? 'ok' : 'down';
+}

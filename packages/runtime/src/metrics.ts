@@ -91,10 +91,14 @@ export class Histogram implements Metric {
 /** Latency buckets in seconds, 1 ms to 10 s. */
 export const LATENCY_BUCKETS_S = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/** How long a scrape waits for its asynchronous collectors before rendering what it has. */
+export const SCRAPE_COLLECT_TIMEOUT_MS = 2_000;
+
 /** One registry per service; names get the `candlestream_` prefix and the service label. */
 export class Metrics {
   readonly #metrics: Metric[] = [];
   readonly #prefix: string;
+  readonly #collectors: (() => Promise<void>)[] = [];
 
   constructor(service: string) {
     this.#prefix = `candlestream_${service.replace(/[^a-zA-Z0-9_]/g, '_')}_`;
@@ -113,6 +117,26 @@ export class Metrics {
 
   histogram(name: string, help: string, buckets: readonly number[] = LATENCY_BUCKETS_S): Histogram {
     return this.#add(new Histogram(this.#prefix + name, help, buckets));
+  }
+
+  /**
+   * Registers work that sets gauges from elsewhere (another process's counters, the broker's
+   * offsets) before every scrape. A collector that fails or is slow leaves its gauges as they
+   * were: a scrape answers within SCRAPE_COLLECT_TIMEOUT_MS either way.
+   */
+  onScrape(collect: () => Promise<void>): void {
+    this.#collectors.push(collect);
+  }
+
+  /** Runs the collectors, then renders: what `/metrics` answers. */
+  async scrape(timeoutMs = SCRAPE_COLLECT_TIMEOUT_MS): Promise<string> {
+    if (this.#collectors.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const collected = Promise.allSettled(this.#collectors.map((c) => c()));
+      const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+      await Promise.race([collected, timedOut]).finally(() => clearTimeout(timer));
+    }
+    return this.render();
   }
 
   render(): string {

@@ -14,4 +14,18 @@ describe('Metrics', () => {
     queued = 0;
     expect(metrics.render()).toContain('candlestream_test_service_queued 0');
   });
+
+  it('runs the scrape collectors before rendering, and answers in time when one hangs', async () => {
+    const metrics = new Metrics('svc');
+    const lag = metrics.gauge('lag', 'messages behind');
+    let behind = 7;
+    metrics.onScrape(() => {
+      lag.set(behind, { partition: '0' });
+      return Promise.resolve();
+    });
+    metrics.onScrape(() => new Promise<void>(() => undefined));
+    expect(await metrics.scrape(50)).toContain('candlestream_svc_lag{partition="0"} 7');
+    behind = 0;
+    expect(await metrics.scrape(50)).toContain('candlestream_svc_lag{partition="0"} 0');
+  });
 });
