@@ -219,6 +219,8 @@ export class Repository {
   #backend: Backend | undefined;
   readonly #log: Logger;
   readonly #clock: Clock;
+  /** How many arguments this server's refresh_continuous_aggregate takes (read once). */
+  #refreshArgs: number | undefined;
 
   constructor(options: RepositoryOptions) {
     this.#clock = options.clock ?? systemClock;
@@ -517,9 +519,26 @@ export class Repository {
       if (end <= start) continue;
       // CALL cannot run in a transaction block; these are literals we built, not user input.
       await this.sequelize.query(
-        `CALL refresh_continuous_aggregate('${RELATION[interval]}', '${new Date(start).toISOString()}', '${new Date(end).toISOString()}')`,
+        `CALL refresh_continuous_aggregate('${RELATION[interval]}', '${new Date(start).toISOString()}', '${new Date(end).toISOString()}'${await this.#refreshOptions()})`,
       );
     }
+  }
+
+  /**
+   * TimescaleDB 2.2x refreshes in batches planned from the invalidation log as it stood when the
+   * call began, so on a cagg over a cagg it skipped ranges the lower refresh had just invalidated
+   * (seen on 2.28.3: 5m refreshed, 15m kept the old bar). One atomic pass has no such plan.
+   * Older versions have no options argument and always refresh in one pass.
+   */
+  async #refreshOptions(): Promise<string> {
+    if (this.#refreshArgs === undefined) {
+      const rows = await this.sequelize.query<{ args: number }>(
+        "SELECT max(pronargs)::int AS args FROM pg_proc WHERE proname = 'refresh_continuous_aggregate'",
+        { type: QueryTypes.SELECT },
+      );
+      this.#refreshArgs = rows[0]?.args ?? 3;
+    }
+    return this.#refreshArgs >= 5 ? `, false, '{"buckets_per_batch": 0}'` : '';
   }
 
   /** Bars of `symbol` whose open time is in [from, to), ascending. */
