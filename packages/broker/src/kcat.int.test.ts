@@ -1,41 +1,22 @@
-import { spawn, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IS_CI, KCAT_BIN } from './config.js';
 import { startBroker, type RunningBroker } from './index.js';
-import { collectMessages, kafkaClient, randomName, waitFor } from './testing.js';
+import {
+  collectMessages,
+  kafkaClient,
+  kcatFound,
+  randomName,
+  runKcat,
+  waitFor,
+} from './testing.js';
 
 /**
  * librdkafka compatibility through Debian's `kcat` (package `kcat`). The test installs nothing:
  * without kcat it is skipped locally and fails under CI=true, so CI cannot pass without it.
  */
-const kcatFound = spawnSync(KCAT_BIN, ['-V']).status === 0;
 const label = kcatFound
   ? 'librdkafka clients (kcat)'
   : `librdkafka clients (kcat): SKIPPED, ${KCAT_BIN} not found; install it with apt-get install -y kcat`;
-
-function runKcat(
-  args: string[],
-  input?: string,
-  timeoutMs = 20_000,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(KCAT_BIN, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`kcat ${args.join(' ')} timed out; stderr: ${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input ?? '');
-  });
-}
 
 // Under CI a missing kcat is a failure, not a skip.
 it.runIf(!kcatFound && IS_CI)('kcat is installed (CI=true requires it)', () => {

@@ -2,10 +2,13 @@
  * Helpers for this package's integration tests and benchmarks: a broker per test file, quiet
  * kafkajs clients, random names and condition waits (never fixed sleeps).
  */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createConnection, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
 import type { Consumer, Kafka as KafkaClient, KafkaConfig, KafkaMessage } from 'kafkajs';
+import { KCAT_BIN } from './config.js';
 import { Reader } from './protocol/reader.js';
 import { Writer } from './protocol/writer.js';
 
@@ -64,6 +67,92 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** Whether the librdkafka CLI is on this machine (tests skip locally without it, fail under CI). */
+export const kcatFound = spawnSync(KCAT_BIN, ['-V']).status === 0;
+
+/** Runs kcat to completion with `input` on stdin; rejects after `timeoutMs`. */
+export function runKcat(
+  args: string[],
+  input?: string,
+  timeoutMs = 20_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(KCAT_BIN, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`kcat ${args.join(' ')} timed out; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(input ?? '');
+  });
+}
+
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const BROKER_MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+
+/** A broker running as its own process, as `pnpm broker` runs it. */
+export interface BrokerProcess {
+  child: ChildProcess;
+  brokers: string;
+  /** Every JSON log line the process printed so far. */
+  lines: Record<string, unknown>[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Starts `main.ts --port 0` as a child process and resolves once its "broker listening" line
+ * says which port it bound.
+ */
+export function spawnBrokerProcess(args: string[], timeoutMs = 30_000): Promise<BrokerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', BROKER_MAIN, '--port', '0', ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: Record<string, unknown>[] = [];
+  let stderr = '';
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`broker process did not start; stderr: ${stderr}`));
+    }, timeoutMs);
+    let pending = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    child.stdout.on('data', (d: Buffer) => {
+      pending += d.toString('utf8');
+      for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
+        const text = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        let line: Record<string, unknown>;
+        try {
+          line = JSON.parse(text) as Record<string, unknown>;
+        } catch {
+          continue;
+        }
+        lines.push(line);
+        if (line['msg'] === 'broker listening') {
+          clearTimeout(timer);
+          resolve({ child, brokers: String(line['brokers']), lines, exited });
+        }
+      }
+    });
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`broker process exited (${code ?? signal}) before listening: ${stderr}`));
+    });
+  });
 }
 
 /**
