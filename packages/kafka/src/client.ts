@@ -2,6 +2,7 @@ import type { Logger } from '@candlestream/logger';
 import kafkajs from 'kafkajs';
 import type { Admin, Kafka, logCreator as LogCreator } from 'kafkajs';
 import type { TopicSpec } from './topics.js';
+import './codecs.js'; // snappy, lz4 and zstd for kafkajs (it ships gzip only)
 
 const { Kafka: KafkaClass, logLevel: LogLevel, Partitioners } = kafkajs;
 
