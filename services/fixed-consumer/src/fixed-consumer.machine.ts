@@ -1,6 +1,7 @@
 import {
   allRecovered,
   failureMessage,
+  type HealthTag,
   notProvided,
   type Problems,
   restartDelayMs,
@@ -34,6 +35,8 @@ export const fixedConsumerMachine = setup({
   types: {
     context: {} as FixedConsumerContext,
     events: {} as FixedConsumerEvent,
+    /** /health reads these, never the state's name (STYLE). */
+    tags: {} as HealthTag,
   },
   actors: {
     connect: fromPromise<void>(() => notProvided('connect')),
@@ -65,6 +68,7 @@ export const fixedConsumerMachine = setup({
   on: { STOP: '.stopping' },
   states: {
     connecting: {
+      tags: ['degraded'],
       invoke: {
         src: 'connect',
         onDone: 'restoring',
@@ -72,6 +76,7 @@ export const fixedConsumerMachine = setup({
       },
     },
     restoring: {
+      tags: ['degraded'],
       invoke: {
         src: 'restore',
         onDone: 'consuming',
@@ -84,9 +89,11 @@ export const fixedConsumerMachine = setup({
       initial: 'healthy',
       states: {
         healthy: {
+          tags: ['healthy'],
           on: { DEGRADED: { target: 'degraded', actions: 'markProblem' } },
         },
         degraded: {
+          tags: ['degraded'],
           on: {
             DEGRADED: { actions: 'markProblem' },
             RECOVERED: [
@@ -99,12 +106,14 @@ export const fixedConsumerMachine = setup({
       on: { CRASHED: { target: 'backingOff', actions: 'recordFailure' } },
     },
     backingOff: {
+      tags: ['down'],
       after: { restartDelay: 'connecting' },
     },
     stopping: {
+      tags: ['down'],
       on: { STOP: {} },
       invoke: { src: 'shutdown', onDone: 'stopped', onError: 'stopped' },
     },
-    stopped: { type: 'final' },
+    stopped: { type: 'final', tags: ['down'] },
   },
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise, toPromise, waitFor } from 'xstate';
 import type { FixedConsumerEvent } from './fixed-consumer.machine.js';
 import { fixedConsumerMachine } from './fixed-consumer.machine.js';
+import { healthFromTags } from '@candlestream/runtime/machine';
 
 /** The machine with scripted actors: connect fails `failures` times, then everything works. */
 function scripted(failures: number) {
@@ -61,6 +62,18 @@ describe('fixedConsumerMachine', () => {
     expect(actor.getSnapshot().context.problems).toEqual({ cache: 'timeout' });
     sendUp({ type: 'RECOVERED', check: 'cache' });
     expect(actor.getSnapshot().value).toEqual({ consuming: 'healthy' });
+    actor.stop();
+  });
+
+  it('answers health from state tags: degraded while starting or degraded, down while backing off', async () => {
+    const { actor, sendUp } = scripted(1);
+    expect(healthFromTags(actor.getSnapshot())).toBe('degraded');
+    await waitFor(actor, (s) => s.matches({ consuming: 'healthy' }));
+    expect(healthFromTags(actor.getSnapshot())).toBe('ok');
+    sendUp({ type: 'DEGRADED', check: 'broker', problem: 'broker not answering' });
+    expect(healthFromTags(actor.getSnapshot())).toBe('degraded');
+    sendUp({ type: 'CRASHED', error: 'broker gone' });
+    expect(healthFromTags(actor.getSnapshot())).toBe('down');
     actor.stop();
   });
 

@@ -17,8 +17,6 @@ import {
   INTERVALS,
   LiveCandles,
   retry,
-  WEEK_MS,
-  DAY_MS,
 } from '@candlestream/core';
 import type { InsertTradesResult, Repository } from '@candlestream/db';
 import type {
@@ -28,7 +26,12 @@ import type {
   KafkaPublisher,
   OutgoingMessage,
 } from '@candlestream/kafka';
-import { DLQ_HEADERS } from '@candlestream/kafka';
+import {
+  DLQ_HEADERS,
+  fitDeadLetter,
+  isRefusedByBroker,
+  splitForProduce,
+} from '@candlestream/kafka';
 import type { Logger } from '@candlestream/logger';
 import type { Metrics } from '@candlestream/runtime';
 
@@ -48,15 +51,28 @@ export interface PipelineOptions {
   latenessMs: number;
   /** Reports a failing dependency (retrying) or its recovery, for the machine and /health. */
   onHealth?: (check: string, problem: string | undefined) => void;
+  /**
+   * The group's lag per partition as the broker has it now (high watermark minus committed
+   * offset); read at every /metrics scrape into `consumer_lag_messages`.
+   */
+  consumerLag?: () => Promise<ReadonlyMap<number, number>>;
+  /** A dependency call unanswered this long is reported as failing while it still waits. */
+  stalledAfterMs?: number;
 }
 
 /** Header on bar-updates: newest publication time (epoch ms) of the trades the update reflects. */
 export const PUBLISHED_AT_HEADER = 'trades-published-at';
 /** A symbol whose newest trade is older than this is history being replayed: no clock closing. */
 export const LIVE_WINDOW_MS = 10 * 60_000;
-/** A restart restores symbols that traded within this window (a week bar plus a day's slack). */
-export const RESTORE_WINDOW_MS = WEEK_MS + DAY_MS;
 const RETRY_BACKOFF = { initialDelayMs: 200, maxDelayMs: 10_000, jitter: 0.3 };
+/**
+ * A write or publish with no answer for this long makes /health degraded while it still waits:
+ * a database behind a broken network answers nothing and errors only at its query timeout
+ * (packages/db DEFAULT_DB_TIMEOUTS), which is longer than an operator should be kept in the dark.
+ */
+export const STALLED_AFTER_MS = 5_000;
+/** Heartbeat period while a dependency call waits (kafkajs' default heartbeat interval). */
+const HEARTBEAT_WHILE_WAITING_MS = 3_000;
 
 /** PostgreSQL SQLSTATE classes that mean "this data is refused", not "try again". */
 const DATA_ERROR_CLASSES = ['22', '23'];
@@ -111,10 +127,23 @@ export class Pipeline {
       retries: m.counter('retries_total', 'failed attempts that were retried'),
       batchSeconds: m.histogram('batch_duration_seconds', 'time to handle one batch'),
       lag: m.gauge('consumer_lag_messages', 'messages behind the end of tick-data'),
+      unpublishable: m.counter(
+        'messages_unpublishable_total',
+        'messages the broker refused for good (logged, then skipped so the partition goes on)',
+      ),
     };
+    const { consumerLag } = options;
+    if (consumerLag) {
+      // At scrape time from the broker, not from the last batch: right while the consumer is stuck.
+      m.onScrape(async () => {
+        for (const [partition, lag] of await consumerLag()) {
+          this.#m.lag.set(lag, { partition: String(partition) });
+        }
+      });
+    }
   }
 
-  /** Rebuilds the live candles from storage: the forming bars of every recently active symbol. */
+  /** Rebuilds the live candles from storage: the forming bars of every stored symbol. */
   restore(signal: AbortSignal): Promise<number> {
     // In turn: a batch handler left over from a crashed consumer finishes (or gives up) first.
     return this.#inTurn(() => this.#restore(signal));
@@ -124,7 +153,9 @@ export class Pipeline {
     const started = Date.now();
     const live = new LiveCandles({ allowedLatenessMs: this.#o.latenessMs });
     const { repository } = this.#o;
-    const latest = await repository.latestTradeTimes(this.#o.clock.now() - RESTORE_WINDOW_MS);
+    // Every symbol, however old its newest trade: replayed or imported history has forming bars
+    // too, and a restore that skipped it rebuilt them from the redelivered trades alone.
+    const latest = await repository.latestTradeTimes();
     const announced: BarUpdate[] = [];
     for (const [symbol, lastTs] of latest) {
       announced.push(...(await this.#restoreSymbol(live, symbol, lastTs)));
@@ -254,9 +285,7 @@ export class Pipeline {
     this.#m.late.inc(late);
     this.#m.duplicate.inc(duplicate);
 
-    await this.#retrying('kafka', signal, heartbeat, () =>
-      this.#o.publisher.send(this.#o.topics.dlq, dead),
-    );
+    await this.#publish(this.#o.topics.dlq, dead, signal, heartbeat);
     this.#m.dead.inc(dead.length);
     await this.#publishUpdates(events, publishedAt, signal, heartbeat);
     const { inserted: stored, changed } = await this.#store(trades, sources, signal, heartbeat);
@@ -354,10 +383,44 @@ export class Pipeline {
       value: JSON.stringify(u),
       ...(headers ? { headers } : {}),
     }));
-    await this.#retrying('kafka', signal, heartbeat, () =>
-      this.#o.publisher.send(this.#o.topics.barUpdates, messages),
-    );
+    await this.#publish(this.#o.topics.barUpdates, messages, signal, heartbeat);
     this.#m.updates.inc(messages.length);
+  }
+
+  /**
+   * Publishes `messages` in order, in requests that fit the broker's limits, each retried on its
+   * own (a failure repeats one request, not all before it). Records the broker refuses for good
+   * (too large for a broker configured below our limit, invalid) are split down to the one at
+   * fault, which is logged, counted and skipped: retrying cannot help, and stalling the partition
+   * for it would stop every trade behind it.
+   */
+  async #publish(
+    topic: string,
+    messages: readonly OutgoingMessage[],
+    signal: AbortSignal,
+    heartbeat?: () => Promise<void>,
+  ): Promise<void> {
+    const { publisher } = this.#o;
+    const send = async (run: readonly OutgoingMessage[]): Promise<void> => {
+      try {
+        await this.#retrying('kafka', signal, heartbeat, () => publisher.send(topic, run));
+      } catch (err) {
+        if (!isRefusedByBroker(err)) throw err;
+        if (run.length > 1) {
+          const half = Math.ceil(run.length / 2);
+          await send(run.slice(0, half));
+          await send(run.slice(half));
+          return;
+        }
+        this.#m.unpublishable.inc(1, { topic });
+        this.#log.error('message refused by the broker; skipped', {
+          topic,
+          key: run[0]?.key,
+          err: (err as Error).message,
+        });
+      }
+    };
+    for (const run of splitForProduce(messages, publisher.maxRequestBytes)) await send(run);
   }
 
   /** The cache is never worth stalling for: bar-updates carries the same state. */
@@ -374,24 +437,30 @@ export class Pipeline {
     }
   }
 
+  /** The original key, bytes and headers plus the DLQ's; a value too large to publish is cut. */
   #deadLetter(message: ConsumedMessage, reason: string): OutgoingMessage {
-    return {
-      key: message.key?.toString() ?? null,
-      value: message.value ?? Buffer.alloc(0),
-      headers: {
-        ...message.headers,
+    return fitDeadLetter(
+      {
+        key: message.key?.toString() ?? null,
+        value: message.value ?? Buffer.alloc(0),
+        headers: message.headers,
+      },
+      {
         [DLQ_HEADERS.reason]: reason,
         [DLQ_HEADERS.topic]: message.topic,
         [DLQ_HEADERS.partition]: String(message.partition),
         [DLQ_HEADERS.offset]: message.offset,
         [DLQ_HEADERS.failedAt]: new Date(this.#o.clock.now()).toISOString(),
       },
-    };
+      this.#o.publisher.maxRequestBytes,
+    );
   }
 
   /**
    * Runs `work` until it succeeds, backing off between attempts and keeping the group membership
-   * alive; a data error is not retried. Gives up only when the consumer stops.
+   * alive; a data error, or records the broker refused, are not retried. Gives up only when the
+   * consumer stops. A try that has had no answer for `stalledAfterMs` is reported as failing
+   * while it waits, so a dependency that hangs shows on /health as one that errors does.
    */
   async #retrying<T>(
     check: string,
@@ -400,11 +469,32 @@ export class Pipeline {
     work: () => Promise<T>,
   ): Promise<T> {
     let failed = false;
+    const stalledAfterMs = this.#o.stalledAfterMs ?? STALLED_AFTER_MS;
+    const watched = async (): Promise<T> => {
+      // A timer, not the pipeline's clock: it measures real waiting (the clock may be simulated).
+      const timer = setTimeout(() => {
+        failed = true;
+        const problem = `no answer for ${stalledAfterMs} ms`;
+        this.#o.onHealth?.(check, problem);
+        this.#log.warn('stalled', { check, err: problem });
+      }, stalledAfterMs);
+      // Heartbeats go on while a try waits (kafkajs throttles them), so a slow answer does not
+      // also cost the group membership and a rebalance.
+      const beat = heartbeat
+        ? setInterval(() => void heartbeat().catch(() => undefined), HEARTBEAT_WHILE_WAITING_MS)
+        : undefined;
+      try {
+        return await work();
+      } finally {
+        clearTimeout(timer);
+        clearInterval(beat);
+      }
+    };
     try {
-      const result = await retry(work, {
+      const result = await retry(watched, {
         backoff: RETRY_BACKOFF,
         signal,
-        isRetriable: (err) => !isDataError(err),
+        isRetriable: (err) => !isDataError(err) && !isRefusedByBroker(err),
         ...(heartbeat ? { afterWait: heartbeat } : {}),
         onRetry: ({ error, tried, delayMs }) => {
           failed = true;

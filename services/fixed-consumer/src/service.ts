@@ -2,12 +2,14 @@ import type { LiveBarStore } from '@candlestream/cache';
 import { createLiveBarStore } from '@candlestream/cache';
 import type { Clock } from '@candlestream/core';
 import { systemClock } from '@candlestream/core';
+import type { DbTimeouts } from '@candlestream/db';
 import { Repository } from '@candlestream/db';
 import type { TopicSpec } from '@candlestream/kafka';
-import { createKafka, KafkaPublisher, TOPICS } from '@candlestream/kafka';
+import { ConsumerLagReader, createKafka, KafkaPublisher, TOPICS } from '@candlestream/kafka';
 import type { Logger } from '@candlestream/logger';
 import type { HealthReport, OpsServer, WatchedActor } from '@candlestream/runtime';
 import { Metrics, startOpsServer, watchActor } from '@candlestream/runtime';
+import { healthFromTags } from '@candlestream/runtime/machine';
 import { createActor } from 'xstate';
 import { connectActor, restoreActor } from './actors/connect.js';
 import { consumeActor } from './actors/consume.js';
@@ -28,6 +30,11 @@ export interface FixedConsumerOverrides {
   topics?: Partial<Deps['topics']>;
   liveStore?: LiveBarStore;
   tickIntervalMs?: number;
+  /** Database timeouts (packages/db DEFAULT_DB_TIMEOUTS otherwise). */
+  dbTimeouts?: Partial<DbTimeouts>;
+  /** See Pipeline STALLED_AFTER_MS. */
+  stalledAfterMs?: number;
+  brokerProbe?: Deps['brokerProbe'];
 }
 
 export interface FixedConsumer {
@@ -60,12 +67,14 @@ export async function startFixedConsumer(
   const repository = new Repository({
     url: config.databaseUrl,
     ...(overrides.schema ? { schema: overrides.schema } : {}),
+    ...(overrides.dbTimeouts ? { timeouts: overrides.dbTimeouts } : {}),
     logger,
     clock,
   });
   const liveStore =
     overrides.liveStore ??
     createLiveBarStore({ redisUrl: config.redisUrl, prefix: config.cachePrefix, logger });
+  const lag = new ConsumerLagReader(kafka, { groupId: config.groupId, topic: topics.ticks.name });
   const pipeline = new Pipeline({
     repository,
     publisher,
@@ -75,10 +84,10 @@ export async function startFixedConsumer(
     logger,
     metrics,
     latenessMs: config.latenessMs,
-    onHealth: (check, problem) =>
-      actor.send(
-        problem === undefined ? { type: 'RECOVERED', check } : { type: 'DEGRADED', check, problem },
-      ),
+    // Through the consume actor (deps.reportHealth is its sendBack), never around the machine.
+    onHealth: (check, problem) => deps.reportHealth?.(check, problem),
+    consumerLag: () => lag.read(),
+    ...(overrides.stalledAfterMs === undefined ? {} : { stalledAfterMs: overrides.stalledAfterMs }),
   });
   const deps: Deps = {
     kafka,
@@ -92,6 +101,9 @@ export async function startFixedConsumer(
     topics,
     tickIntervalMs: overrides.tickIntervalMs ?? CLOCK_TICK_MS,
     consumer: undefined,
+    lag,
+    reportHealth: undefined,
+    ...(overrides.brokerProbe ? { brokerProbe: overrides.brokerProbe } : {}),
   };
   const machine = fixedConsumerMachine.provide({
     actors: {
@@ -101,7 +113,6 @@ export async function startFixedConsumer(
       shutdown: shutdownActor(deps),
     },
   });
-  // The pipeline's onHealth above reaches the actor through this binding once it exists.
   const actor = createActor(machine);
   const running: WatchedActor = watchActor(actor, logger);
 
@@ -109,14 +120,8 @@ export async function startFixedConsumer(
     const snapshot = actor.getSnapshot();
     const state = running.state();
     const { problems, lastError, attempt } = snapshot.context;
-    const status =
-      state === 'consuming.healthy'
-        ? 'ok'
-        : state.startsWith('consuming') || state === 'restoring' || state === 'connecting'
-          ? 'degraded'
-          : 'down';
     return {
-      status,
+      status: healthFromTags(snapshot),
       service: SERVICE_NAME,
       state,
       checks: {

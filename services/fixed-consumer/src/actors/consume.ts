@@ -1,12 +1,17 @@
-import { BatchConsumer } from '@candlestream/kafka';
+import { BatchConsumer, watchBroker } from '@candlestream/kafka';
 import { fromCallback } from 'xstate';
 import type { FixedConsumerEvent } from '../fixed-consumer.machine.js';
 import type { Deps } from './deps.js';
 
+/** The check name of the broker probe (the pipeline's own publish failures are `kafka`). */
+export const BROKER_CHECK = 'broker';
+
 /**
- * Runs the group consumer and the clock that closes quiet bars. Dependency trouble inside a
- * batch is retried there and reported as DEGRADED/RECOVERED; a consumer that crashes is reported
- * as CRASHED and the machine starts over. Cleanup (on leaving the state) stops both.
+ * Runs the group consumer, the clock that closes quiet bars and a broker probe. Dependency
+ * trouble inside a batch is retried there and reported as DEGRADED/RECOVERED, as is a broker
+ * that stops answering the probe (seen within ~2.5 s; kafkajs itself only crashes the consumer
+ * after its retries, 5-6 s); a consumer that crashes is reported as CRASHED and the machine
+ * starts over. Cleanup (on leaving the state) stops all three.
  */
 export function consumeActor(deps: Deps) {
   return fromCallback<FixedConsumerEvent>(({ sendBack }) => {
@@ -15,6 +20,17 @@ export function consumeActor(deps: Deps) {
       if (abort.signal.aborted) return;
       sendBack({ type: 'CRASHED', error: err instanceof Error ? err.message : String(err) });
     };
+    const report = (check: string, problem: string | undefined): void => {
+      if (abort.signal.aborted) return;
+      sendBack(
+        problem === undefined ? { type: 'RECOVERED', check } : { type: 'DEGRADED', check, problem },
+      );
+    };
+    deps.reportHealth = report;
+    const stopProbe = watchBroker(deps.kafka, {
+      ...deps.brokerProbe,
+      onChange: (problem) => report(BROKER_CHECK, problem),
+    });
     const consumer = new BatchConsumer(deps.kafka, {
       groupId: deps.groupId,
       topics: [deps.topics.ticks.name],
@@ -30,6 +46,8 @@ export function consumeActor(deps: Deps) {
     }, deps.tickIntervalMs);
     return () => {
       abort.abort();
+      if (deps.reportHealth === report) deps.reportHealth = undefined;
+      stopProbe();
       clearInterval(timer);
       // Not awaited here (cleanup is synchronous); connect and shutdown await deps.consumer.stop().
       consumer.stop().catch((err: unknown) => deps.logger.warn('consumer stop failed', { err }));

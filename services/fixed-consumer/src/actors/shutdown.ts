@@ -5,6 +5,7 @@ import type { Deps } from './deps.js';
 export function shutdownActor(deps: Deps) {
   return fromPromise<void>(async () => {
     await deps.consumer?.stop();
+    await deps.lag.close();
     await deps.publisher.disconnect();
     await deps.repository.close();
     await deps.liveStore.close();
