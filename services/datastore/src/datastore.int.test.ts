@@ -122,7 +122,7 @@ describe.skipIf(services.skip)(
       base = `http://127.0.0.1:${datastore.port}`;
       await waitUntil(
         'both live',
-        () => consumer.state() === 'consuming.healthy' && datastore.state() === 'live',
+        () => consumer.state() === 'consuming.healthy' && datastore.state() === 'live.healthy',
         WAIT_MS,
       );
 
@@ -405,7 +405,7 @@ describe.skipIf(services.skip)(
       expect((await get('/health')).body).toMatchObject({
         status: 'ok',
         service: 'datastore',
-        state: 'live',
+        state: 'live.healthy',
       });
     });
 

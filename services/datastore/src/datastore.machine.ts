@@ -1,14 +1,28 @@
-import { failureMessage, notProvided, restartDelayMs } from '@candlestream/runtime/machine';
+import {
+  allRecovered,
+  failureMessage,
+  type HealthTag,
+  notProvided,
+  type Problems,
+  restartDelayMs,
+  withoutProblem,
+  withProblem,
+} from '@candlestream/runtime/machine';
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 
 export type DatastoreEvent =
   | { type: 'STOP' }
   /** The bar-updates consumer crashed; the live view starts over after a backoff. */
-  | { type: 'CRASHED'; error: string };
+  | { type: 'CRASHED'; error: string }
+  /** A dependency of the live side stopped answering (the broker probe), or answers again. */
+  | { type: 'DEGRADED'; check: string; problem: string }
+  | { type: 'RECOVERED'; check: string };
 
 export interface DatastoreContext {
   attempt: number;
   lastError: string | undefined;
+  /** Dependencies of the live side failing right now, by check name. */
+  problems: Problems;
 }
 
 /**
@@ -18,7 +32,12 @@ export interface DatastoreContext {
  * and connect again. While not `live`, /health says degraded: answers lack the newest updates.
  */
 export const datastoreMachine = setup({
-  types: { context: {} as DatastoreContext, events: {} as DatastoreEvent },
+  types: {
+    context: {} as DatastoreContext,
+    events: {} as DatastoreEvent,
+    /** /health reads these, never the state's name (STYLE). */
+    tags: {} as HealthTag,
+  },
   actors: {
     connect: fromPromise<void>(() => notProvided('connect')),
     follow: fromCallback<DatastoreEvent>(() => notProvided('follow')),
@@ -32,15 +51,23 @@ export const datastoreMachine = setup({
       attempt: ({ context }) => context.attempt + 1,
       lastError: ({ event }) => failureMessage(event),
     }),
-    resetFailures: assign({ attempt: 0 }),
+    resetFailures: assign({ attempt: 0, problems: {} }),
+    markProblem: assign({ problems: ({ context, event }) => withProblem(context.problems, event) }),
+    clearProblem: assign({
+      problems: ({ context, event }) => withoutProblem(context.problems, event),
+    }),
+  },
+  guards: {
+    allRecovered: ({ context, event }) => allRecovered(context.problems, event),
   },
 }).createMachine({
   id: 'datastore',
   initial: 'connecting',
-  context: { attempt: 0, lastError: undefined },
+  context: { attempt: 0, lastError: undefined, problems: {} },
   on: { STOP: '.stopping' },
   states: {
     connecting: {
+      tags: ['degraded'],
       invoke: {
         src: 'connect',
         onDone: 'live',
@@ -50,15 +77,34 @@ export const datastoreMachine = setup({
     live: {
       entry: 'resetFailures',
       invoke: { src: 'follow' },
+      initial: 'healthy',
+      states: {
+        healthy: {
+          tags: ['healthy'],
+          on: { DEGRADED: { target: 'degraded', actions: 'markProblem' } },
+        },
+        degraded: {
+          tags: ['degraded'],
+          on: {
+            DEGRADED: { actions: 'markProblem' },
+            RECOVERED: [
+              { guard: 'allRecovered', target: 'healthy', actions: 'clearProblem' },
+              { actions: 'clearProblem' },
+            ],
+          },
+        },
+      },
       on: { CRASHED: { target: 'backingOff', actions: 'recordFailure' } },
     },
     backingOff: {
+      tags: ['degraded'],
       after: { restartDelay: 'connecting' },
     },
     stopping: {
+      tags: ['down'],
       on: { STOP: {} },
       invoke: { src: 'shutdown', onDone: 'stopped', onError: 'stopped' },
     },
-    stopped: { type: 'final' },
+    stopped: { type: 'final', tags: ['down'] },
   },
 });

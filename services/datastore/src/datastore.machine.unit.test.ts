@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise, toPromise, waitFor } from 'xstate';
 import type { DatastoreEvent } from './datastore.machine.js';
 import { datastoreMachine } from './datastore.machine.js';
+import { healthFromTags } from '@candlestream/runtime/machine';
 
 function scripted(failures: number) {
   const calls = { connect: 0, follow: 0, followStopped: 0, shutdown: 0 };
@@ -47,6 +48,19 @@ describe('datastoreMachine', () => {
     expect(calls.followStopped).toBe(1);
     await waitFor(actor, (s) => s.matches('live') && calls.follow === 2);
     expect(calls.connect).toBe(2);
+    actor.stop();
+  });
+
+  it('regression: a broker that stops answering the probe makes health degraded until it answers again', async () => {
+    const { actor, sendUp } = scripted(0);
+    await waitFor(actor, (s) => s.matches('live'));
+    expect(healthFromTags(actor.getSnapshot())).toBe('ok');
+    sendUp({ type: 'DEGRADED', check: 'broker', problem: 'broker not answering' });
+    expect(actor.getSnapshot().value).toEqual({ live: 'degraded' });
+    expect(healthFromTags(actor.getSnapshot())).toBe('degraded');
+    expect(actor.getSnapshot().context.problems).toEqual({ broker: 'broker not answering' });
+    sendUp({ type: 'RECOVERED', check: 'broker' });
+    expect(healthFromTags(actor.getSnapshot())).toBe('ok');
     actor.stop();
   });
 

@@ -15,6 +15,7 @@ import { createKafka, TOPICS } from '@candlestream/kafka';
 import type { Logger } from '@candlestream/logger';
 import type { HealthReport } from '@candlestream/runtime';
 import { listen, Metrics, watchActor } from '@candlestream/runtime';
+import { healthFromTags } from '@candlestream/runtime/machine';
 import { builtPage, CHARTING_LIBRARY_DIR, WEB_DIST_DIR } from '@candlestream/web';
 import { createActor } from 'xstate';
 import { connectActor } from './actors/connect.js';
@@ -152,13 +153,14 @@ export async function startDatastore(
   const running = watchActor(actor, logger);
   const health = (): HealthReport => {
     const state = running.state();
-    const { lastError, attempt } = actor.getSnapshot().context;
+    const snapshot = actor.getSnapshot();
+    const { lastError, attempt, problems } = snapshot.context;
     return {
-      status:
-        state === 'live' ? 'ok' : state === 'stopping' || state === 'stopped' ? 'down' : 'degraded',
+      status: healthFromTags(snapshot),
       service: SERVICE_NAME,
       state,
       checks: {
+        problems,
         cache: redis ? 'redis' : 'memory',
         cacheStats: cache.stats,
         streamClients: hub.clientCount(),

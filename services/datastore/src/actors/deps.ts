@@ -12,6 +12,8 @@ export interface Deps {
   /** This instance's own group: every datastore sees every update. */
   groupId: string;
   consumer: BatchConsumer | undefined;
+  /** Broker probe period and timeout (packages/kafka watchBroker defaults otherwise). */
+  brokerProbe?: { intervalMs: number; timeoutMs: number };
   /** Closes what main opened beside the machine (HTTP server, stream hub, Redis). */
   closeServing: () => Promise<void>;
 }

@@ -1,11 +1,15 @@
 import type { BarUpdate } from '@candlestream/core';
 import { decodeBarUpdate } from '@candlestream/core';
-import { BatchConsumer } from '@candlestream/kafka';
+import { BatchConsumer, watchBroker } from '@candlestream/kafka';
 import { fromCallback } from 'xstate';
 import type { DatastoreEvent } from '../datastore.machine.js';
 import type { Deps } from './deps.js';
 
-/** Follows bar-updates from now on into the live view; a crash is reported, never thrown. */
+/**
+ * Follows bar-updates from now on into the live view; a crash is reported, never thrown. A
+ * broker probe reports DEGRADED within ~2.5 s of the broker going away (the consumer itself
+ * crashes only after kafkajs' retries) and RECOVERED when it answers again.
+ */
 export function followActor(deps: Deps) {
   return fromCallback<DatastoreEvent>(({ sendBack }) => {
     let stopped = false;
@@ -22,6 +26,17 @@ export function followActor(deps: Deps) {
       onCrash: crashed,
     });
     deps.consumer = consumer;
+    const stopProbe = watchBroker(deps.kafka, {
+      ...deps.brokerProbe,
+      onChange: (problem) => {
+        if (stopped) return;
+        sendBack(
+          problem === undefined
+            ? { type: 'RECOVERED', check: 'broker' }
+            : { type: 'DEGRADED', check: 'broker', problem },
+        );
+      },
+    });
     let refused = 0;
     consumer
       .start(async (batch) => {
@@ -37,6 +52,7 @@ export function followActor(deps: Deps) {
       .catch(crashed);
     return () => {
       stopped = true;
+      stopProbe();
       consumer.stop().catch((err: unknown) => log.warn('consumer stop failed', { err }));
     };
   });
