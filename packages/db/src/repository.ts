@@ -253,10 +253,16 @@ export class Repository {
   /** The backend the migrations chose for this database. */
   async backend(): Promise<Backend> {
     if (!this.#backend) {
-      const rows = await this.sequelize.query<{ backend: Backend }>(
-        'SELECT backend FROM schema_migrations ORDER BY version DESC LIMIT 1',
-        { type: QueryTypes.SELECT },
-      );
+      const rows = await this.sequelize
+        .query<{ backend: Backend }>(
+          'SELECT backend FROM schema_migrations ORDER BY version DESC LIMIT 1',
+          { type: QueryTypes.SELECT },
+        )
+        .catch((err: unknown) => {
+          // 42P01 undefined_table: not a database this project has migrated.
+          if ((err as { parent?: { code?: string } }).parent?.code === '42P01') return [];
+          throw err;
+        });
       if (!rows[0])
         throw new AppError(
           'UNAVAILABLE',

@@ -19,10 +19,15 @@ export interface ServiceProcess {
 
 /**
  * Runs a service's `main.ts` as its own process, the way `pnpm start` does (node with the tsx
- * loader), with `env` on top of this process's environment. Tests kill it for real (SIGKILL).
+ * loader), with `env` on top of this process's environment and `args` after the entry (for a
+ * command-line tool). Tests kill it for real (SIGKILL).
  */
-export function spawnService(entry: string, env: Record<string, string>): ServiceProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+export function spawnService(
+  entry: string,
+  env: Record<string, string>,
+  args: readonly string[] = [],
+): ServiceProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
