@@ -456,9 +456,10 @@ export class Repository {
         minutes += byMinute.size;
         trades += stored.length;
       });
+      // Page by page, so each refresh stays well inside the statement timeout.
+      await this.refreshAggregates(pageStart, pageEnd);
       onProgress?.({ done: pageEnd, minutes, trades });
     }
-    await this.refreshAggregates(start, end);
     return { minutes, trades };
   }
 
