@@ -45,19 +45,39 @@ export function apiVersionsBody(version: number, error: number): Writer {
   const w = new Writer().int16(error);
   if (version >= 3) {
     w.compactArray(API_TABLE, (w, api) =>
-      w.int16(api.key).int16(api.minVersion).int16(api.maxVersion).noTaggedFields(),
+      w
+        .int16(api.key)
+        .int16(api.advertisedMinVersion ?? api.minVersion)
+        .int16(api.maxVersion)
+        .noTaggedFields(),
     );
     w.int32(0).noTaggedFields();
     return w;
   }
-  w.array(API_TABLE, (w, api) => w.int16(api.key).int16(api.minVersion).int16(api.maxVersion));
+  w.array(API_TABLE, (w, api) =>
+    w
+      .int16(api.key)
+      .int16(api.advertisedMinVersion ?? api.minVersion)
+      .int16(api.maxVersion),
+  );
   if (version >= 1) w.int32(0);
   return w;
 }
 
 /** Every API this broker serves, with the versions it advertises; nothing else is advertised. */
 export const API_TABLE: readonly ApiSpec[] = [
-  { key: 0, name: 'Produce', minVersion: 3, maxVersion: 7, handle: handleProduce },
+  // librdkafka sends gzip, snappy and lz4 only to a broker whose Produce range reaches v0 (and
+  // zstd only with v7); without v0 it silently sends them uncompressed. Kafka 4 advertises v0-2
+  // for this reason yet refuses them (KAFKA-18659); so do we. Clients pick the highest common
+  // version, so none sends v0-2 (magic 0/1 message sets) here.
+  {
+    key: 0,
+    name: 'Produce',
+    minVersion: 3,
+    advertisedMinVersion: 0,
+    maxVersion: 7,
+    handle: handleProduce,
+  },
   { key: 1, name: 'Fetch', minVersion: 4, maxVersion: 11, handle: handleFetch },
   { key: 2, name: 'ListOffsets', minVersion: 0, maxVersion: 3, handle: handleListOffsets },
   { key: 3, name: 'Metadata', minVersion: 0, maxVersion: 6, handle: handleMetadata },

@@ -12,7 +12,8 @@ interface PartitionResult {
 }
 
 /**
- * Produce v3-7 (magic 2 batches only). On a single node acks=1 and acks=all mean the same:
+ * Produce v3-7 (magic 2 batches only; v0-2 are advertised but refused, see API_TABLE). Batches
+ * of every codec are stored as sent, never decompressed. On a single node acks=1 and acks=all mean the same:
  * the batch is in the log (and written to the segment file) before the answer. acks=0 gets no
  * response at all, as the protocol guide specifies.
  */
@@ -45,7 +46,7 @@ export const handleProduce: Handler = (ctx, { header, body }) => {
         if (!topic || !log) return { ...result, error: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
         if (records === null || records.length === 0)
           return { ...result, error: ErrorCode.CORRUPT_MESSAGE };
-        const parsed = parseProducedBatches(records);
+        const parsed = parseProducedBatches(records, v);
         if (!parsed.ok) {
           ctx.logger.warn('produce rejected', {
             topic: name,

@@ -49,8 +49,15 @@ export type Handler = (
 export interface ApiSpec {
   key: number;
   name: string;
+  /** The lowest version served; a request below it gets UNSUPPORTED_VERSION. */
   minVersion: number;
   maxVersion: number;
+  /**
+   * The lowest version ApiVersions reports, when that must differ from what is served: Kafka 4
+   * advertises Produce v0 it no longer serves, because librdkafka checks "Produce v0 supported"
+   * before it compresses with gzip, snappy or lz4 (KAFKA-18659, librdkafka#4956).
+   */
+  advertisedMinVersion?: number;
   /** First version using flexible (KIP-482) encoding, if any version we serve does. */
   flexibleFrom?: number;
   handle: Handler;

@@ -28,6 +28,10 @@ const TIMESTAMP_TYPE_LOG_APPEND = 0x08;
 const CONTROL_FLAG = 0x20;
 
 export const Compression = { NONE: 0, GZIP: 1, SNAPPY: 2, LZ4: 3, ZSTD: 4 } as const;
+/** The highest codec id Kafka defines; 5-7 are unassigned and refused. */
+const MAX_CODEC = Compression.ZSTD;
+/** KIP-110: zstd only in Produce v7+, so an older client cannot be sent what it cannot read. */
+const FIRST_ZSTD_PRODUCE_VERSION = 7;
 
 /** A batch as stored: the producer's bytes (own copy) plus the header fields the log indexes. */
 export interface StoredBatch {
@@ -55,11 +59,14 @@ function fail(error: ErrorCodeValue, message: string): ParseResult {
 
 /**
  * Splits a Produce request's `records` into batches and validates each as a broker must before
- * appending: magic 2 only, whole batches, CRC-32C matches, a codec this broker can read, no
- * client-sent control batches, and a record count that agrees with lastOffsetDelta (the broker
- * assigns offsets from it). Returned batches are copies, so the request frame can be released.
+ * appending: magic 2 only, whole batches, CRC-32C matches, a codec Kafka defines (none, gzip,
+ * snappy, lz4, zstd; zstd from Produce v7), no client-sent control batches, and a record count
+ * that agrees with lastOffsetDelta (the broker assigns offsets from it). Everything checked is
+ * in the v2 batch header, so compressed batches are never decompressed: they are stored and
+ * served exactly as the producer sent them. Returned batches are copies, so the request frame
+ * can be released.
  */
-export function parseProducedBatches(records: Buffer): ParseResult {
+export function parseProducedBatches(records: Buffer, produceVersion = 7): ParseResult {
   const batches: StoredBatch[] = [];
   let at = 0;
   while (at < records.length) {
@@ -82,10 +89,13 @@ export function parseProducedBatches(records: Buffer): ParseResult {
     }
     const attributes = view.readInt16BE(ATTRIBUTES_AT);
     const codec = attributes & COMPRESSION_MASK;
-    if (codec !== Compression.NONE && codec !== Compression.GZIP) {
+    if (codec > MAX_CODEC) {
+      return fail(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, `compression codec ${codec} is unknown`);
+    }
+    if (codec === Compression.ZSTD && produceVersion < FIRST_ZSTD_PRODUCE_VERSION) {
       return fail(
         ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
-        `compression codec ${codec} is not supported`,
+        `zstd needs Produce v${FIRST_ZSTD_PRODUCE_VERSION}+, got v${produceVersion}`,
       );
     }
     if (attributes & CONTROL_FLAG)
@@ -158,6 +168,27 @@ export function scanStoredBatches(data: Buffer): { batches: StoredBatch[]; valid
     at += total;
   }
   return { batches, validBytes: at };
+}
+
+/** What the v2 header says about a stored batch, without touching its (maybe compressed) records. */
+export function batchHeader(data: Buffer): {
+  compression: number;
+  logAppendTime: boolean;
+  firstTimestamp: number;
+  maxTimestamp: number;
+} {
+  const attributes = data.readInt16BE(ATTRIBUTES_AT);
+  return {
+    compression: attributes & COMPRESSION_MASK,
+    logAppendTime: (attributes & TIMESTAMP_TYPE_LOG_APPEND) !== 0,
+    firstTimestamp: Number(data.readBigInt64BE(FIRST_TIMESTAMP_AT)),
+    maxTimestamp: Number(data.readBigInt64BE(MAX_TIMESTAMP_AT)),
+  };
+}
+
+/** Codecs whose records the broker itself can read (Node's zlib); the others it only stores. */
+export function canDecode(compression: number): boolean {
+  return compression === Compression.NONE || compression === Compression.GZIP;
 }
 
 /** Decodes the records of one batch (decompressing gzip); used for timestamp lookups and tests. */

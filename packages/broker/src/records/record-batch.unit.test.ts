@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../protocol/errors.js';
+import { withCodec } from './fixtures.js';
 import {
+  batchHeader,
   Compression,
   decodeRecords,
   encodeBatch,
@@ -72,5 +74,37 @@ describe('record batches', () => {
     const scan = scanStoredBatches(torn);
     expect(scan.batches).toHaveLength(1);
     expect(scan.validBytes).toBe(encodeBatch(records).length);
+  });
+
+  it('accepts snappy, lz4 and zstd batches (zstd was refused as an unsupported codec) and keeps their bytes', () => {
+    const gzip = encodeBatch(records, { compression: Compression.GZIP });
+    for (const codec of [Compression.SNAPPY, Compression.LZ4, Compression.ZSTD]) {
+      const batch = withCodec(gzip, codec);
+      const parsed = parseProducedBatches(batch, 7);
+      expect(parsed.ok, `codec ${codec}`).toBe(true);
+      if (!parsed.ok) continue;
+      expect(parsed.batches[0]?.data).toEqual(batch);
+      expect(parsed.batches[0]).toMatchObject({
+        recordCount: 2,
+        lastOffset: 1,
+        maxTimestamp: 1005,
+      });
+      expect(batchHeader(batch)).toMatchObject({ compression: codec, firstTimestamp: 1000 });
+    }
+  });
+
+  it('refuses codec ids Kafka does not define, and zstd before Produce v7 (KIP-110)', () => {
+    const batch = encodeBatch(records);
+    for (const codec of [5, 6, 7]) {
+      expect(parseProducedBatches(withCodec(batch, codec))).toMatchObject({
+        ok: false,
+        error: ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
+      });
+    }
+    expect(parseProducedBatches(withCodec(batch, Compression.ZSTD), 6)).toMatchObject({
+      ok: false,
+      error: ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
+    });
+    expect(parseProducedBatches(withCodec(batch, Compression.LZ4), 3).ok).toBe(true);
   });
 });

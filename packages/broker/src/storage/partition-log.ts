@@ -13,6 +13,8 @@ import { silentLogger, type Logger } from '@candlestream/logger';
 import { syncDirectory, writeFully } from './files.js';
 import {
   assignOffsets,
+  batchHeader,
+  canDecode,
   decodeRecords,
   scanStoredBatches,
   stampLogAppendTime,
@@ -273,12 +275,23 @@ export class PartitionLog {
 
   /**
    * The earliest record with timestamp >= `timestampMs` (ListOffsets by time, KIP-79), found by
-   * batch maxTimestamp and then record by record inside the first candidate batch.
+   * batch maxTimestamp and then inside the first candidate batch. The header answers alone when
+   * it can: with LogAppendTime every record has the batch's time, and a batch whose first
+   * timestamp already qualifies starts with the answer. Otherwise the records are read, if the
+   * broker can decode the codec (none, gzip); for snappy, lz4 and zstd the answer is the batch's
+   * base offset: never later than the exact record, so a consumer seeking there misses nothing.
    */
   offsetForTimestamp(timestampMs: number): { offset: number; timestamp: number } | null {
     for (const segment of this.segments) {
       for (const batch of segment.batches) {
         if (batch.maxTimestamp < timestampMs) continue;
+        const header = batchHeader(batch.data);
+        if (header.logAppendTime)
+          return { offset: batch.baseOffset, timestamp: batch.maxTimestamp };
+        if (header.firstTimestamp >= timestampMs)
+          return { offset: batch.baseOffset, timestamp: header.firstTimestamp };
+        if (!canDecode(header.compression))
+          return { offset: batch.baseOffset, timestamp: batch.maxTimestamp };
         for (const record of decodeRecords(batch.data)) {
           if (record.timestamp >= timestampMs)
             return { offset: record.offset, timestamp: record.timestamp };

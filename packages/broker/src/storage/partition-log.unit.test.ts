@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger, LogFields } from '@candlestream/logger';
 import { afterEach, describe, expect, it } from 'vitest';
+import { withCodec } from '../records/fixtures.js';
 import {
+  Compression,
   decodeRecords,
   encodeBatch,
   parseProducedBatches,
@@ -57,6 +59,28 @@ describe('PartitionLog (in memory)', () => {
     expect(log.offsetForTimestamp(1001)).toEqual({ offset: 1, timestamp: 1001 });
     expect(log.offsetForTimestamp(1003)).toEqual({ offset: 3, timestamp: 5000 });
     expect(log.offsetForTimestamp(9999)).toBeNull();
+  });
+
+  it('finds an offset by timestamp in snappy, lz4 and zstd batches from the header (it threw on them)', () => {
+    for (const codec of [Compression.SNAPPY, Compression.LZ4, Compression.ZSTD]) {
+      const log = PartitionLog.open(null, KEEP_ALL, NOW_MS);
+      const compressed = (values: string[], timestamp: number): StoredBatch[] => {
+        const batch = withCodec(
+          encodeBatch(values.map((v, i) => ({ value: Buffer.from(v), timestamp: timestamp + i }))),
+          codec,
+        );
+        const parsed = parseProducedBatches(batch);
+        if (!parsed.ok) throw new Error(parsed.message);
+        return parsed.batches;
+      };
+      log.append(compressed(['a', 'b', 'c'], 1000), NOW_MS, false);
+      log.append(compressed(['d', 'e'], 5000), NOW_MS, false);
+      // Inside a batch the broker cannot read: that batch's base offset, never past the answer.
+      expect(log.offsetForTimestamp(1001)).toEqual({ offset: 0, timestamp: 1002 });
+      // A batch starting at or after the time: exact, from the header.
+      expect(log.offsetForTimestamp(1003)).toEqual({ offset: 3, timestamp: 5000 });
+      expect(log.offsetForTimestamp(9999)).toBeNull();
+    }
   });
 
   it('stamps LogAppendTime batches with the append time and a fresh CRC', () => {
