@@ -20,10 +20,11 @@ export const DEFAULT_SEGMENT_MS = HOUR_MS;
 /** message.max.bytes (Kafka default 1 MiB + 12 bytes of log overhead). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
 /**
- * Durability: every produce is written to its segment file (page cache) before it is acknowledged,
- * and segment files are fdatasync'd every FLUSH_INTERVAL_MS, on segment roll and on stop. A
- * process crash loses nothing acknowledged; a machine crash can lose up to this much. Offset
- * commits are appended to consumer-offsets.jsonl before they are acknowledged.
+ * Durability (docs/BROKER.md, "What an acknowledgement promises"): every produce is written to
+ * its segment file (page cache) before it is acknowledged, and offset commits are appended to
+ * consumer-offsets.jsonl before theirs. Both are fdatasync'd every FLUSH_INTERVAL_MS, segments
+ * also on roll, and everything on stop. A process kill loses nothing acknowledged; a machine
+ * crash can lose up to this much.
  */
 export const FLUSH_INTERVAL_MS = 1000;
 export const RETENTION_CHECK_INTERVAL_MS = 30_000;
