@@ -7,7 +7,7 @@ import type { Deps } from './deps.js';
 
 /**
  * Follows bar-updates from now on into the live view; a crash is reported, never thrown. A
- * broker probe reports DEGRADED within ~2.5 s of the broker going away (the consumer itself
+ * broker probe reports DEGRADED within ~1.5 s of the broker going away (the consumer itself
  * crashes only after kafkajs' retries) and RECOVERED when it answers again.
  */
 export function followActor(deps: Deps) {

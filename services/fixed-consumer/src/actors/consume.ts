@@ -9,7 +9,7 @@ export const BROKER_CHECK = 'broker';
 /**
  * Runs the group consumer, the clock that closes quiet bars and a broker probe. Dependency
  * trouble inside a batch is retried there and reported as DEGRADED/RECOVERED, as is a broker
- * that stops answering the probe (seen within ~2.5 s; kafkajs itself only crashes the consumer
+ * that stops answering the probe (seen within ~1.5 s; kafkajs itself only crashes the consumer
  * after its retries, 5-6 s); a consumer that crashes is reported as CRASHED and the machine
  * starts over. Cleanup (on leaving the state) stops all three.
  */
