@@ -1,6 +1,6 @@
 import { startBroker, type RunningBroker } from '@candlestream/broker';
 import { MemoryLiveBarStore } from '@candlestream/cache';
-import type { BarUpdate, MarketSymbol, Tick } from '@candlestream/core';
+import type { Bar, BarUpdate, MarketSymbol, Tick } from '@candlestream/core';
 import {
   aggregateTicks,
   decodeBarUpdate,
@@ -17,6 +17,7 @@ import { silentLogger } from '@candlestream/logger';
 import { Metrics } from '@candlestream/runtime';
 import type { TestDatabase } from '@candlestream/testkit';
 import { createTestDatabase, needServices, uniqueName } from '@candlestream/testkit';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pipeline } from './pipeline.js';
 
@@ -195,5 +196,51 @@ describe.skipIf(services.skip)('Pipeline (PostgreSQL, embedded broker)', () => {
       [],
     );
     expect(metrics.render()).toMatch(/messages_dead_lettered_total 1\b/);
+  });
+
+  it('corrects the bars of a trade the database refuses for a reason decode does not know', async () => {
+    // A rule only this database has: decode lets the trade through, storage refuses it.
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    await client.query('ALTER TABLE ticks ADD CONSTRAINT no_777 CHECK (price <> 777)');
+    await client.end();
+    const pipeline = new Pipeline({
+      repository,
+      publisher,
+      liveStore: new MemoryLiveBarStore(),
+      topics,
+      clock: new SimulatedClock(T0),
+      logger,
+      metrics: new Metrics('test'),
+      latenessMs: 0,
+    });
+    const SOL = 'SOL-USD' as MarketSymbol;
+    const t0 = T0 + 120 * MINUTE_MS;
+    await pipeline.restore(new AbortController().signal);
+    const context = { heartbeat: () => Promise.resolve(), signal: new AbortController().signal };
+    const good = [0, 1, 2, 3].map((m) =>
+      makeTick({ symbol: SOL, ts: t0 + m * MINUTE_MS + 5_000, price: 100 + m, id: `sol-${m}` }),
+    );
+    const refused = makeTick({ symbol: SOL, ts: t0 + MINUTE_MS + 9_000, price: 777, id: 'x' });
+    await pipeline.handleBatch(
+      batchOf([good[0]!, good[1]!, refused, good[2]!, good[3]!], 200),
+      context,
+    );
+    const want1m = aggregateTicks(good, '1m').get(SOL)!;
+    const lastFinal = (time: number): Bar | undefined =>
+      updates
+        .filter((u) => u.symbol === SOL && u.final && u.interval === '1m' && u.bar.time === time)
+        .at(-1)?.bar;
+    // The minute went out final with the refused trade in it, then again as storage has it.
+    await expect.poll(() => lastFinal(t0 + MINUTE_MS)?.high, { timeout: 10_000 }).toBe(101);
+    expect(
+      diffBars(
+        want1m.slice(0, 3),
+        [0, 1, 2].map((m) => lastFinal(t0 + m * MINUTE_MS)!),
+      ),
+    ).toEqual([]);
+    expect(
+      diffBars([aggregateTicks(good, '5m').get(SOL)![0]!], [pipeline.forming(SOL, '5m')!]),
+    ).toEqual([]);
   });
 });

@@ -288,11 +288,18 @@ export class Pipeline {
     await this.#publish(this.#o.topics.dlq, dead, signal, heartbeat);
     this.#m.dead.inc(dead.length);
     await this.#publishUpdates(events, publishedAt, signal, heartbeat);
-    const { inserted: stored, changed } = await this.#store(trades, sources, signal, heartbeat);
+    const {
+      inserted: stored,
+      changed,
+      refused,
+    } = await this.#store(trades, sources, signal, heartbeat);
     // Only late trades that are new to storage changed a closed bar; a redelivered one did not.
-    const changing = lateTrades.filter((t) =>
-      changed.has(`${t.symbol} ${floorBucket(t.ts, '1m')}`),
-    );
+    // A trade storage refused despite decoding (a check decode does not know yet) was counted by
+    // the live candles: its bars are announced again from storage, which never had it.
+    const changing = [
+      ...lateTrades.filter((t) => changed.has(`${t.symbol} ${floorBucket(t.ts, '1m')}`)),
+      ...refused,
+    ];
     if (changing.length > 0) {
       // After the write, so storage has them. A crash between the two loses these corrections
       // (storage, which the API reads, is right regardless); the window is one round trip.
@@ -329,8 +336,9 @@ export class Pipeline {
     sources: readonly ConsumedMessage[],
     signal: AbortSignal,
     heartbeat?: () => Promise<void>,
-  ): Promise<{ inserted: number; changed: Set<string> }> {
+  ): Promise<{ inserted: number; changed: Set<string>; refused: Tick[] }> {
     const changed = new Set<string>();
+    const refused: Tick[] = [];
     const note = (result: InsertTradesResult): number => {
       for (const m of result.touched) if (m.trades > 0) changed.add(`${m.symbol} ${m.bucket}`);
       return result.inserted;
@@ -342,7 +350,7 @@ export class Pipeline {
         ),
       );
       this.#m.stored.inc(inserted);
-      return { inserted, changed };
+      return { inserted, changed, refused };
     } catch (err) {
       if (!isDataError(err)) throw err;
       // One bad row fails the whole statement: find it by writing one trade at a time.
@@ -357,15 +365,18 @@ export class Pipeline {
         } catch (rowErr) {
           if (!isDataError(rowErr)) throw rowErr;
           const reason = `refused by the database: ${(rowErr as Error).message}`;
-          const letter = this.#deadLetter(sources[i]!, reason);
-          await this.#retrying('kafka', signal, heartbeat, () =>
-            this.#o.publisher.send(this.#o.topics.dlq, [letter]),
+          await this.#publish(
+            this.#o.topics.dlq,
+            [this.#deadLetter(sources[i]!, reason)],
+            signal,
+            heartbeat,
           );
           this.#m.dead.inc();
+          refused.push(trade);
         }
       }
       this.#m.stored.inc(inserted);
-      return { inserted, changed };
+      return { inserted, changed, refused };
     }
   }
 
