@@ -7,7 +7,14 @@ import { startBroker, type RunningBroker } from './index.js';
 import { ErrorCode } from './protocol/errors.js';
 import { Writer } from './protocol/writer.js';
 import { batchHeader, Compression, scanStoredBatches } from './records/record-batch.js';
-import { kafkaClient, kcatFound, randomName, RawClient, runKcat } from './testing.js';
+import {
+  kafkaClient,
+  kcatConsumeAll,
+  kcatFound,
+  randomName,
+  RawClient,
+  runKcat,
+} from './testing.js';
 
 /**
  * Compressed produce from librdkafka: it used to fall back to uncompressed batches for gzip,
@@ -103,21 +110,9 @@ describe.skipIf(!kcatFound)('kcat (librdkafka) compressed produce', () => {
       expect(codecs.length).toBeGreaterThan(0);
       expect(new Set(codecs)).toEqual(new Set([id]));
 
-      const consumed = await runKcat([
-        '-b',
-        broker.brokers,
-        '-C',
-        '-t',
-        topic,
-        '-o',
-        'beginning',
-        '-e',
-        '-q',
-        '-f',
-        '%o %s\\n',
-      ]);
+      const consumed = await kcatConsumeAll(broker.brokers, topic, '%o %s');
       expect(consumed.code, consumed.stderr).toBe(0);
-      expect(consumed.stdout.trim().split('\n')).toEqual(lines.map((line, i) => `${i} ${line}`));
+      expect(consumed.lines).toEqual(lines.map((line, i) => `${i} ${line}`));
     },
   );
 });

@@ -6,6 +6,7 @@ import {
   kafkaClient,
   kcatFound,
   randomName,
+  kcatConsumeAll,
   runKcat,
   waitFor,
 } from './testing.js';
@@ -72,23 +73,9 @@ describe.skipIf(!kcatFound)(label, () => {
       messages: Array.from({ length: 30 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })),
     });
     await producer.disconnect();
-    const result = await runKcat([
-      '-b',
-      broker.brokers,
-      '-C',
-      '-t',
-      topic,
-      '-o',
-      'beginning',
-      '-e',
-      '-q',
-      '-f',
-      '%o %k=%s\\n',
-    ]);
+    const result = await kcatConsumeAll(broker.brokers, topic, '%o %k=%s');
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout.trim().split('\n')).toEqual(
-      Array.from({ length: 30 }, (_, i) => `${i} k${i}=v${i}`),
-    );
+    expect(result.lines).toEqual(Array.from({ length: 30 }, (_, i) => `${i} k${i}=v${i}`));
   });
 
   it('kcat -G joins a consumer group, reads everything and commits its offsets', async () => {

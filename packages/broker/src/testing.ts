@@ -2,13 +2,12 @@
  * Helpers for this package's integration tests and benchmarks: a broker per test file, quiet
  * kafkajs clients, random names and condition waits (never fixed sleeps).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createConnection, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
 import type { Consumer, Kafka as KafkaClient, KafkaConfig, KafkaMessage } from 'kafkajs';
-import { KCAT_BIN } from './config.js';
 import { Reader } from './protocol/reader.js';
 import { Writer } from './protocol/writer.js';
 
@@ -69,33 +68,7 @@ export async function waitFor(
   }
 }
 
-/** Whether the librdkafka CLI is on this machine (tests skip locally without it, fail under CI). */
-export const kcatFound = spawnSync(KCAT_BIN, ['-V']).status === 0;
-
-/** Runs kcat to completion with `input` on stdin; rejects after `timeoutMs`. */
-export function runKcat(
-  args: string[],
-  input?: string,
-  timeoutMs = 20_000,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(KCAT_BIN, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`kcat ${args.join(' ')} timed out; stderr: ${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input ?? '');
-  });
-}
+export { kcatConsumeAll, kcatFound, runKcat } from './kcat-runner.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BROKER_MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));

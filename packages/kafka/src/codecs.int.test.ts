@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { kcatConsumeAll, kcatFound, runKcat } from '@candlestream/broker/kcat';
 import { silentLogger } from '@candlestream/logger';
 import { needPrerequisite, needServices, uniqueName, waitUntil } from '@candlestream/testkit';
 import kafkajs from 'kafkajs';
@@ -12,9 +12,7 @@ import { createKafka, type KafkaClient } from './client.js';
  */
 const { CompressionTypes } = kafkajs;
 const services = needServices(['kafka']);
-const skipKcat = needPrerequisite(
-  spawnSync('kcat', ['-V']).status === 0 ? undefined : 'kcat (apt-get install -y kcat)',
-);
+const skipKcat = needPrerequisite(kcatFound ? undefined : 'kcat (apt-get install -y kcat)');
 
 const CODECS = [
   ['gzip', CompressionTypes.GZIP],
@@ -67,22 +65,6 @@ async function consumeAll(client: KafkaClient, topic: string, count: number): Pr
   return seen;
 }
 
-function kcat(
-  args: string[],
-  input = '',
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('kcat', args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
-
 const lines = Array.from(
   { length: 300 },
   (_, i) => `{"symbol":"BTC-USD","seq":${i},"price":"6400${i % 10}.5"}`,
@@ -104,7 +86,7 @@ describe.skipIf(services.skip)('compressed batches through our kafkajs client', 
       const client = kafka();
       const topic = await createTopic(client);
       const brokers = services.get('kafka').url;
-      const produced = await kcat(
+      const produced = await runKcat(
         ['-b', brokers, '-P', '-t', topic, '-z', codec, '-X', 'acks=all', '-X', 'linger.ms=50'],
         lines.join('\n') + '\n',
       );
@@ -119,21 +101,9 @@ describe.skipIf(services.skip)('compressed batches through our kafkajs client', 
       await producer.connect();
       await producer.send({ topic, compression, messages: lines.map((value) => ({ value })) });
       await producer.disconnect();
-      const consumed = await kcat([
-        '-b',
-        services.get('kafka').url,
-        '-C',
-        '-t',
-        topic,
-        '-o',
-        'beginning',
-        '-e',
-        '-q',
-        '-f',
-        '%s\\n',
-      ]);
+      const consumed = await kcatConsumeAll(services.get('kafka').url, topic, '%s');
       expect(consumed.code, consumed.stderr).toBe(0);
-      expect(consumed.stdout.trim().split('\n')).toEqual(lines);
+      expect(consumed.lines).toEqual(lines);
     });
   });
 });
