@@ -85,7 +85,8 @@ describe.skipIf(services.skip)('Pipeline (PostgreSQL, embedded broker)', () => {
     await db.drop();
   });
 
-  it('regression: a late trade re-announces the closed bars it changed and the forming bars above them', async () => {
+  /** A pipeline over this file's database and topics, restored from storage as at a start. */
+  async function restoredPipeline(metrics = new Metrics('test')): Promise<Pipeline> {
     const pipeline = new Pipeline({
       repository,
       publisher,
@@ -93,10 +94,15 @@ describe.skipIf(services.skip)('Pipeline (PostgreSQL, embedded broker)', () => {
       topics,
       clock: new SimulatedClock(T0),
       logger,
-      metrics: new Metrics('test'),
+      metrics,
       latenessMs: 0,
     });
     await pipeline.restore(new AbortController().signal);
+    return pipeline;
+  }
+
+  it('regression: a late trade re-announces the closed bars it changed and the forming bars above them', async () => {
+    const pipeline = await restoredPipeline();
     const signal = new AbortController().signal;
     const context = { heartbeat: () => Promise.resolve(), signal };
     const onTime = [0, 1, 2, 3].map((m) =>
@@ -139,19 +145,9 @@ describe.skipIf(services.skip)('Pipeline (PostgreSQL, embedded broker)', () => {
 
   it('regression: a trade the database would refuse never reaches the live candles', async () => {
     const metrics = new Metrics('test');
-    const pipeline = new Pipeline({
-      repository,
-      publisher,
-      liveStore: new MemoryLiveBarStore(),
-      topics,
-      clock: new SimulatedClock(T0),
-      logger,
-      metrics,
-      latenessMs: 0,
-    });
+    const pipeline = await restoredPipeline(metrics);
     const ETH = 'ETH-USD' as MarketSymbol;
     const t0 = T0 + 60 * MINUTE_MS;
-    await pipeline.restore(new AbortController().signal);
     const signal = new AbortController().signal;
     const context = { heartbeat: () => Promise.resolve(), signal };
     const good = [0, 1, 2, 3].map((m) =>
@@ -204,19 +200,9 @@ describe.skipIf(services.skip)('Pipeline (PostgreSQL, embedded broker)', () => {
     await client.connect();
     await client.query('ALTER TABLE ticks ADD CONSTRAINT no_777 CHECK (price <> 777)');
     await client.end();
-    const pipeline = new Pipeline({
-      repository,
-      publisher,
-      liveStore: new MemoryLiveBarStore(),
-      topics,
-      clock: new SimulatedClock(T0),
-      logger,
-      metrics: new Metrics('test'),
-      latenessMs: 0,
-    });
+    const pipeline = await restoredPipeline();
     const SOL = 'SOL-USD' as MarketSymbol;
     const t0 = T0 + 120 * MINUTE_MS;
-    await pipeline.restore(new AbortController().signal);
     const context = { heartbeat: () => Promise.resolve(), signal: new AbortController().signal };
     const good = [0, 1, 2, 3].map((m) =>
       makeTick({ symbol: SOL, ts: t0 + m * MINUTE_MS + 5_000, price: 100 + m, id: `sol-${m}` }),
