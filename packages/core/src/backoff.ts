@@ -1,3 +1,5 @@
+import { type Clock, systemClock } from './time.js';
+
 /** Exponential backoff with full jitter (AWS architecture blog, "Exponential Backoff And Jitter"). */
 export interface BackoffOptions {
   /** Delay ceiling of the first retry. */
@@ -36,20 +38,20 @@ export function backoffDelayMs(
 }
 
 /**
- * Resolves after `ms`, or rejects with the signal's reason as soon as it aborts, so a stopping
- * service never waits out a backoff. Uses the global timers; tests pass short delays.
+ * Resolves after `ms` on `clock`, or rejects with the signal's reason as soon as it aborts, so a
+ * stopping service never waits out a backoff. Tests pass a SimulatedClock and advance it.
  */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+export function sleep(ms: number, signal?: AbortSignal, clock: Clock = systemClock): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(signal.reason as Error);
       return;
     }
     const onAbort = (): void => {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       reject(signal?.reason as Error);
     };
-    const timer = setTimeout(() => {
+    const timer = clock.setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);

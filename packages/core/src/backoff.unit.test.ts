@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { backoffDelayMs, sleep } from './backoff.js';
+import { SimulatedClock } from './time.js';
 
 describe('backoffDelayMs', () => {
   const exact = { initialDelayMs: 100, maxDelayMs: 1_000, multiplier: 2, jitter: 0 };
@@ -18,6 +19,17 @@ describe('backoffDelayMs', () => {
 });
 
 describe('sleep', () => {
+  it('waits on the clock it is given', async () => {
+    const clock = new SimulatedClock();
+    let woke = false;
+    const pending = sleep(1_000, undefined, clock).then(() => (woke = true));
+    await clock.advanceAsync(999);
+    expect(woke).toBe(false);
+    await clock.advanceAsync(1);
+    await pending;
+    expect(clock.now()).toBe(1_000);
+  });
+
   it('rejects with the abort reason instead of waiting', async () => {
     const controller = new AbortController();
     const pending = sleep(60_000, controller.signal);

@@ -1,12 +1,15 @@
 import type { BackoffOptions } from './backoff.js';
 import { backoffDelayMs, sleep } from './backoff.js';
 import { AppError } from './errors.js';
+import { type Clock, systemClock } from './time.js';
 
 export interface RetryOptions {
   /** Tries in all, the first included. Default: no limit. */
   maxAttempts?: number;
   backoff?: BackoffOptions;
   random?: () => number;
+  /** Whose timers the waits run on. Default systemClock; tests pass a SimulatedClock. */
+  clock?: Clock;
   /** Aborting ends the wait at once (its reason is thrown) and stops further tries. */
   signal?: AbortSignal;
   /** Whether trying again may help. Default: the error's AppError `retriable` flag. */
@@ -32,7 +35,7 @@ export async function retry<T>(work: () => Promise<T>, options: RetryOptions = {
       if (!isRetriable(error) || tried >= maxAttempts || options.signal?.aborted) throw error;
       const delayMs = backoffDelayMs(tried - 1, options.backoff, options.random);
       options.onRetry?.({ error, tried, delayMs });
-      await sleep(delayMs, options.signal);
+      await sleep(delayMs, options.signal, options.clock ?? systemClock);
       await options.afterWait?.().catch(() => undefined);
     }
   }

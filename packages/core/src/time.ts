@@ -47,16 +47,63 @@ export function parseInstant(input: string): EpochMs | undefined {
   return Number.isFinite(ms) ? ms : undefined;
 }
 
-/** A source of the current time. Logic never reads the wall clock itself (STYLE: pass a clock). */
-export interface Clock {
-  now(): EpochMs;
+declare const timerBrand: unique symbol;
+
+/** A pending timer, to cancel with the clock that made it. Opaque: only its clock reads it. */
+export interface TimerHandle {
+  readonly [timerBrand]: true;
 }
 
-export const systemClock: Clock = { now: () => Date.now() };
+/**
+ * The time and the timers. Logic never reads the wall clock or starts a timer on it (STYLE: one
+ * clock with timers); it takes a Clock. Structurally it is also xstate v5's `Clock`
+ * (`createActor(machine, { clock })`), so delayed transitions run on the same time as the rest.
+ */
+export interface Clock {
+  now(): EpochMs;
+  /** Calls `fn` once, `ms` from now. */
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  /** Cancels a timer that has not fired yet; a fired, cancelled or absent one is ignored. */
+  clearTimeout(handle: TimerHandle | undefined): void;
+  /** Calls `fn` every `ms` from now until cleared. */
+  setInterval(fn: () => void, ms: number): TimerHandle;
+  clearInterval(handle: TimerHandle | undefined): void;
+}
 
-/** A clock that moves only when told to: for tests and for replay at any speed. */
+/** Real time on the host's timers, which keep the process alive like any pending timer. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms) as unknown as TimerHandle,
+  clearTimeout: (handle) => clearTimeout(handle as unknown as ReturnType<typeof setTimeout>),
+  setInterval: (fn, ms) => setInterval(fn, ms) as unknown as TimerHandle,
+  clearInterval: (handle) => clearInterval(handle as unknown as ReturnType<typeof setInterval>),
+};
+
+interface SimulatedTimer {
+  at: EpochMs;
+  /** Creation order, so timers due at the same instant fire in the order they were set. */
+  seq: number;
+  /** Set for an interval: its period. */
+  everyMs: number | undefined;
+  fn: () => void;
+}
+
+/** Work awaited inside timer callbacks gets this many event-loop turns before the next timer. */
+const SETTLE_TURNS = 5;
+
+/** Runaway guard: an interval of 1 ms across a simulated year is not a test anyone meant. */
+const MAX_TIMERS_PER_RUN = 1_000_000;
+
+/**
+ * A clock that moves only when told to, for tests and for replay at any speed. Its timers fire
+ * during `advance`/`advanceTo` (and the async forms) in due order, each with `now()` at its due
+ * time; ties fire in the order they were set; intervals fire once per period passed; a timer set
+ * by a timer fires in the same advance if it falls due inside it.
+ */
 export class SimulatedClock implements Clock {
   #now: EpochMs;
+  #seq = 0;
+  readonly #timers = new Map<TimerHandle, SimulatedTimer>();
 
   constructor(start: EpochMs = 0) {
     this.#now = start;
@@ -66,12 +113,111 @@ export class SimulatedClock implements Clock {
     return this.#now;
   }
 
+  /** Timers still pending (a test checks that stopping cleared them). */
+  get pendingTimers(): number {
+    return this.#timers.size;
+  }
+
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    return this.#add(fn, ms, undefined);
+  }
+
+  clearTimeout(handle: TimerHandle | undefined): void {
+    if (handle !== undefined) this.#timers.delete(handle);
+  }
+
+  setInterval(fn: () => void, ms: number): TimerHandle {
+    // Like Node, a period under 1 ms is 1 ms, so an interval can never fire forever at one instant.
+    return this.#add(fn, ms, Math.max(1, ms));
+  }
+
+  clearInterval(handle: TimerHandle | undefined): void {
+    this.clearTimeout(handle);
+  }
+
+  /** Jumps to `ms`: forwards it fires the timers due on the way; backwards it fires nothing. */
   set(ms: EpochMs): void {
-    this.#now = ms;
+    if (ms >= this.#now) this.advanceTo(ms);
+    else this.#now = ms;
   }
 
   advance(ms: number): EpochMs {
-    this.#now += ms;
+    return this.advanceTo(this.#now + ms);
+  }
+
+  /** Moves to `target`, firing every timer due by then synchronously, in order. */
+  advanceTo(target: EpochMs): EpochMs {
+    for (let fired = 0; ; fired++) {
+      const next = this.#fireNext(target, fired);
+      if (!next) break;
+    }
+    this.#now = Math.max(this.#now, target);
     return this.#now;
+  }
+
+  /**
+   * Like `advance`, but lets awaited work run (promises, I/O callbacks already queued) before each
+   * timer and at the end, so a loop that awaits between timers keeps up with the simulated time.
+   */
+  async advanceAsync(ms: number): Promise<EpochMs> {
+    return this.advanceToAsync(this.#now + ms);
+  }
+
+  async advanceToAsync(target: EpochMs): Promise<EpochMs> {
+    for (let fired = 0; ; fired++) {
+      await settle();
+      if (!this.#fireNext(target, fired)) break;
+    }
+    this.#now = Math.max(this.#now, target);
+    await settle();
+    return this.#now;
+  }
+
+  /** Fires pending timers until none is left (intervals make that never: clear them first). */
+  async runAllAsync(): Promise<EpochMs> {
+    for (let fired = 0; ; fired++) {
+      await settle();
+      if (!this.#fireNext(Number.POSITIVE_INFINITY, fired)) break;
+    }
+    return this.#now;
+  }
+
+  #add(fn: () => void, ms: number, everyMs: number | undefined): TimerHandle {
+    const handle = {} as TimerHandle;
+    const delay = Number.isFinite(ms) ? Math.max(0, ms) : 0;
+    this.#timers.set(handle, { at: this.#now + delay, seq: this.#seq++, everyMs, fn });
+    return handle;
+  }
+
+  /** Fires the earliest timer due by `target`; false when none is. */
+  #fireNext(target: EpochMs, fired: number): boolean {
+    let nextHandle: TimerHandle | undefined;
+    let next: SimulatedTimer | undefined;
+    for (const [handle, timer] of this.#timers) {
+      if (timer.at > target) continue;
+      if (!next || timer.at < next.at || (timer.at === next.at && timer.seq < next.seq)) {
+        next = timer;
+        nextHandle = handle;
+      }
+    }
+    if (!next || nextHandle === undefined) return false;
+    if (fired >= MAX_TIMERS_PER_RUN) {
+      throw new Error(`SimulatedClock: over ${MAX_TIMERS_PER_RUN} timers in one run`);
+    }
+    this.#now = Math.max(this.#now, next.at);
+    if (next.everyMs === undefined) this.#timers.delete(nextHandle);
+    else {
+      next.at += next.everyMs;
+      next.seq = this.#seq++;
+    }
+    next.fn();
+    return true;
+  }
+}
+
+/** A few turns of the event loop (macrotasks, not a wall-clock wait), so awaited work runs. */
+async function settle(): Promise<void> {
+  for (let turn = 0; turn < SETTLE_TURNS; turn++) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }

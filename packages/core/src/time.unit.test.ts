@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseInstant, SimulatedClock } from './time.js';
+import { type Clock, parseInstant, SimulatedClock, systemClock } from './time.js';
 
 describe('parseInstant', () => {
   it.each([
@@ -35,5 +35,153 @@ describe('SimulatedClock', () => {
     expect(clock.advance(500)).toBe(1_500);
     clock.set(42);
     expect(clock.now()).toBe(42);
+  });
+
+  it('fires due timers in time order, ties in the order they were set, each at its due time', () => {
+    const clock = new SimulatedClock(1_000);
+    const fired: string[] = [];
+    const at = (name: string) => () => fired.push(`${name}@${clock.now()}`);
+    clock.setTimeout(at('c'), 300);
+    clock.setTimeout(at('a'), 100);
+    clock.setTimeout(at('b1'), 200);
+    clock.setTimeout(at('b2'), 200);
+    clock.setTimeout(at('zero'), 0);
+    expect(fired).toEqual([]); // nothing fires until the clock moves
+    clock.advance(250);
+    expect(fired).toEqual(['zero@1000', 'a@1100', 'b1@1200', 'b2@1200']);
+    expect(clock.now()).toBe(1_250);
+    clock.advanceTo(1_300);
+    expect(fired.at(-1)).toBe('c@1300');
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('a cleared timer never fires; clearing a fired, cleared or absent one is harmless', () => {
+    const clock = new SimulatedClock();
+    const fired: number[] = [];
+    const kept = clock.setTimeout(() => fired.push(1), 10);
+    const dropped = clock.setTimeout(() => fired.push(2), 10);
+    clock.clearTimeout(dropped);
+    clock.advance(10);
+    expect(fired).toEqual([1]);
+    clock.clearTimeout(kept);
+    clock.clearTimeout(dropped);
+    clock.clearTimeout(undefined);
+    clock.advance(100);
+    expect(fired).toEqual([1]);
+  });
+
+  it('intervals fire once per period passed until cleared, in order with other timers', () => {
+    const clock = new SimulatedClock();
+    const fired: string[] = [];
+    const every = clock.setInterval(() => fired.push(`i@${clock.now()}`), 100);
+    clock.setTimeout(() => fired.push(`t@${clock.now()}`), 150);
+    clock.advance(350);
+    expect(fired).toEqual(['i@100', 't@150', 'i@200', 'i@300']);
+    clock.clearInterval(every);
+    clock.advance(1_000);
+    expect(fired).toHaveLength(4);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('an interval can clear itself, and a 0 ms interval ticks every 1 ms', () => {
+    const clock = new SimulatedClock();
+    let ticks = 0;
+    const every = clock.setInterval(() => {
+      if (++ticks === 3) clock.clearInterval(every);
+    }, 0);
+    clock.advance(10);
+    expect(ticks).toBe(3);
+    expect(clock.now()).toBe(10);
+  });
+
+  it('a timer set by a timer fires in the same advance when it falls due inside it', () => {
+    const clock = new SimulatedClock();
+    const fired: number[] = [];
+    clock.setTimeout(() => {
+      fired.push(clock.now());
+      clock.setTimeout(() => fired.push(clock.now()), 50);
+      clock.setTimeout(() => fired.push(clock.now()), 500);
+    }, 100);
+    clock.advance(200);
+    expect(fired).toEqual([100, 150]);
+    clock.advance(400);
+    expect(fired).toEqual([100, 150, 600]);
+  });
+
+  it('a timer can cancel a later one due at the same instant', () => {
+    const clock = new SimulatedClock();
+    const fired: string[] = [];
+    clock.setTimeout(() => {
+      fired.push('first');
+      clock.clearTimeout(second);
+    }, 10);
+    const second = clock.setTimeout(() => fired.push('second'), 10);
+    clock.advance(10);
+    expect(fired).toEqual(['first']);
+  });
+
+  it('set() forwards fires what falls due; backwards fires nothing', () => {
+    const clock = new SimulatedClock(100);
+    const fired: number[] = [];
+    clock.setTimeout(() => fired.push(clock.now()), 50);
+    clock.set(50);
+    expect(fired).toEqual([]);
+    clock.set(1_000);
+    expect(fired).toEqual([150]);
+  });
+
+  it('advanceAsync lets awaited work run between timers, so an awaiting loop keeps pace', async () => {
+    const clock = new SimulatedClock();
+    const woke: number[] = [];
+    const wait = (ms: number) => new Promise<void>((resolve) => clock.setTimeout(resolve, ms));
+    const loop = (async () => {
+      for (let i = 0; i < 3; i++) {
+        await wait(100);
+        await Promise.resolve(); // more awaited work before the next timer is set
+        woke.push(clock.now());
+      }
+    })();
+    await clock.advanceAsync(250);
+    expect(woke).toEqual([100, 200]);
+    expect(clock.now()).toBe(250);
+    await clock.runAllAsync();
+    await loop;
+    expect(woke).toEqual([100, 200, 300]);
+    // The synchronous form fires only the first timer: the loop has not set the next one yet.
+    const sync = new SimulatedClock();
+    let count = 0;
+    void (async () => {
+      for (;;) {
+        await new Promise<void>((resolve) => sync.setTimeout(resolve, 10));
+        count++;
+      }
+    })();
+    sync.advance(100);
+    expect(count).toBe(0);
+    await Promise.resolve();
+    expect(count).toBe(1);
+  });
+
+  it('throws instead of spinning forever on a runaway interval', () => {
+    const clock = new SimulatedClock();
+    clock.setInterval(() => undefined, 1);
+    expect(() => clock.advance(Number.MAX_SAFE_INTEGER)).toThrow(/timers in one run/);
+  });
+});
+
+describe('systemClock', () => {
+  it('runs timers on real time; a cleared one never fires', async () => {
+    const clock: Clock = systemClock;
+    const fired: string[] = [];
+    clock.clearTimeout(clock.setTimeout(() => fired.push('cleared'), 0));
+    let ticks = 0;
+    const every = clock.setInterval(() => {
+      if (++ticks === 2) clock.clearInterval(every);
+    }, 1);
+    await new Promise<void>((resolve) => clock.setTimeout(resolve, 5));
+    const started = clock.now();
+    expect(Math.abs(started - Date.now())).toBeLessThan(1_000);
+    expect(fired).toEqual([]);
+    expect(ticks).toBeGreaterThanOrEqual(1);
   });
 });
