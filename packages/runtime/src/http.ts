@@ -45,7 +45,7 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
       send(res, report.status === 'down' ? 503 : 200, 'application/json', JSON.stringify(report));
     } else if (path === '/metrics') {
       options.metrics.scrape().then(
-        (text) => send(res, 200, 'text/plain; version=0.0.4', text),
+        (text) => send(res, 200, options.metrics.contentType, text),
         (err: unknown) =>
           send(res, 500, 'application/json', JSON.stringify({ error: String(err) })),
       );

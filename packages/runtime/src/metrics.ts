@@ -1,90 +1,78 @@
-/** Prometheus text exposition (format 0.0.4), enough for counters, gauges and histograms. */
+/**
+ * Prometheus metrics on prom-client: one registry per service with the platform's counters,
+ * gauges and histograms (labelled where declared) and Node's default process metrics.
+ *
+ * The thin classes below keep the services' calls small (`inc`, `set`, `observe`) and keep a
+ * local copy of counter values, so a service can report its own totals (`get`) synchronously.
+ */
+import client from 'prom-client';
+
 export type Labels = Readonly<Record<string, string>>;
 
-function labelText(labels: Labels | undefined): string {
-  if (!labels) return '';
-  const parts = Object.entries(labels).map(
-    ([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`,
-  );
-  return parts.length > 0 ? `{${parts.join(',')}}` : '';
+export interface MetricOptions {
+  /** Label names this metric takes; prom-client wants them declared up front. */
+  labels?: readonly string[];
 }
 
-interface Metric {
-  render(): string[];
-}
+const labelKey = (labels: Labels | undefined): string =>
+  labels
+    ? Object.keys(labels)
+        .sort()
+        .map((k) => `${k}=${labels[k]}`)
+        .join(',')
+    : '';
 
-abstract class Series implements Metric {
-  protected readonly values = new Map<string, number>();
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly type: 'counter' | 'gauge',
-  ) {}
+export class Counter {
+  readonly #counter: client.Counter;
+  readonly #values = new Map<string, number>();
 
-  get(labels?: Labels): number {
-    return this.values.get(labelText(labels)) ?? 0;
+  constructor(counter: client.Counter) {
+    this.#counter = counter;
   }
 
-  render(): string[] {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`];
-    if (this.values.size === 0) lines.push(`${this.name} 0`);
-    for (const [labels, value] of this.values) lines.push(`${this.name}${labels} ${value}`);
-    return lines;
-  }
-}
-
-export class Counter extends Series {
   inc(by = 1, labels?: Labels): void {
-    const key = labelText(labels);
-    this.values.set(key, (this.values.get(key) ?? 0) + by);
+    if (labels) this.#counter.inc(labels, by);
+    else this.#counter.inc(by);
+    const key = labelKey(labels);
+    this.#values.set(key, (this.#values.get(key) ?? 0) + by);
+  }
+
+  /** The value this process counted, for `labels` (or the unlabelled series). */
+  get(labels?: Labels): number {
+    return this.#values.get(labelKey(labels)) ?? 0;
   }
 }
 
-export class Gauge extends Series {
-  /** Read at every scrape, for a value that lives elsewhere (a buffer's length). */
-  collect: (() => number) | undefined;
+export class Gauge {
+  readonly #gauge: client.Gauge;
+
+  constructor(gauge: client.Gauge) {
+    this.#gauge = gauge;
+  }
 
   set(value: number, labels?: Labels): void {
-    this.values.set(labelText(labels), value);
-  }
-
-  override render(): string[] {
-    if (this.collect) this.set(this.collect());
-    return super.render();
+    if (labels) this.#gauge.set(labels, value);
+    else this.#gauge.set(value);
   }
 }
 
-export class Histogram implements Metric {
-  readonly #counts: number[];
-  #sum = 0;
+export class Histogram {
+  readonly #histogram: client.Histogram;
   #count = 0;
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly buckets: readonly number[],
-  ) {
-    this.#counts = buckets.map(() => 0);
+
+  constructor(histogram: client.Histogram) {
+    this.#histogram = histogram;
   }
 
-  observe(value: number): void {
-    this.#sum += value;
+  observe(value: number, labels?: Labels): void {
+    if (labels) this.#histogram.observe(labels, value);
+    else this.#histogram.observe(value);
     this.#count += 1;
-    for (let i = 0; i < this.buckets.length; i++)
-      if (value <= this.buckets[i]!) this.#counts[i]! += 1;
   }
 
+  /** Observations made in this process, all labels together. */
   get count(): number {
     return this.#count;
-  }
-
-  render(): string[] {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
-    this.buckets.forEach((le, i) =>
-      lines.push(`${this.name}_bucket{le="${le}"} ${this.#counts[i]}`),
-    );
-    lines.push(`${this.name}_bucket{le="+Inf"} ${this.#count}`);
-    lines.push(`${this.name}_sum ${this.#sum}`, `${this.name}_count ${this.#count}`);
-    return lines;
   }
 }
 
@@ -94,29 +82,72 @@ export const LATENCY_BUCKETS_S = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 /** How long a scrape waits for its asynchronous collectors before rendering what it has. */
 export const SCRAPE_COLLECT_TIMEOUT_MS = 2_000;
 
-/** One registry per service; names get the `candlestream_` prefix and the service label. */
+export interface MetricsOptions {
+  /** Node's default process metrics (CPU, memory, event loop lag, GC); default true. */
+  processMetrics?: boolean;
+}
+
+/** One registry per service; platform names get the `candlestream_<service>_` prefix. */
 export class Metrics {
-  readonly #metrics: Metric[] = [];
+  readonly registry = new client.Registry();
   readonly #prefix: string;
   readonly #collectors: (() => Promise<void>)[] = [];
 
-  constructor(service: string) {
+  constructor(service: string, options: MetricsOptions = {}) {
     this.#prefix = `candlestream_${service.replace(/[^a-zA-Z0-9_]/g, '_')}_`;
+    if (options.processMetrics ?? true) client.collectDefaultMetrics({ register: this.registry });
   }
 
-  counter(name: string, help: string): Counter {
-    return this.#add(new Counter(this.#prefix + name, help, 'counter'));
+  /** The `Content-Type` of what `scrape` returns. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  counter(name: string, help: string, options: MetricOptions = {}): Counter {
+    return new Counter(
+      new client.Counter({
+        name: this.#prefix + name,
+        help,
+        labelNames: options.labels ?? [],
+        registers: [this.registry],
+      }),
+    );
   }
 
   /** With `collect`, the value is read at every scrape instead of being set. */
-  gauge(name: string, help: string, collect?: () => number): Gauge {
-    const gauge = this.#add(new Gauge(this.#prefix + name, help, 'gauge'));
-    gauge.collect = collect;
-    return gauge;
+  gauge(name: string, help: string, collect?: () => number, options: MetricOptions = {}): Gauge {
+    return new Gauge(
+      new client.Gauge({
+        name: this.#prefix + name,
+        help,
+        labelNames: options.labels ?? [],
+        registers: [this.registry],
+        ...(collect
+          ? {
+              collect(this: client.Gauge) {
+                this.set(collect());
+              },
+            }
+          : {}),
+      }),
+    );
   }
 
-  histogram(name: string, help: string, buckets: readonly number[] = LATENCY_BUCKETS_S): Histogram {
-    return this.#add(new Histogram(this.#prefix + name, help, buckets));
+  histogram(
+    name: string,
+    help: string,
+    buckets: readonly number[] = LATENCY_BUCKETS_S,
+    options: MetricOptions = {},
+  ): Histogram {
+    return new Histogram(
+      new client.Histogram({
+        name: this.#prefix + name,
+        help,
+        buckets: [...buckets],
+        labelNames: options.labels ?? [],
+        registers: [this.registry],
+      }),
+    );
   }
 
   /**
@@ -139,12 +170,8 @@ export class Metrics {
     return this.render();
   }
 
-  render(): string {
-    return this.#metrics.flatMap((m) => m.render()).join('\n') + '\n';
-  }
-
-  #add<M extends Metric>(metric: M): M {
-    this.#metrics.push(metric);
-    return metric;
+  /** The Prometheus text exposition of every metric, without running the scrape collectors. */
+  render(): Promise<string> {
+    return this.registry.metrics();
   }
 }

@@ -1,6 +1,7 @@
 import type { EpochMs } from '@candlestream/core';
 import type { Logger } from '@candlestream/logger';
 import type { HealthReport, Metrics } from '@candlestream/runtime';
+import { LATENCY_BUCKETS_S } from '@candlestream/runtime';
 import express from 'express';
 import type { BarService } from './bars.js';
 import type { Authenticator } from './http/auth.js';
@@ -36,8 +37,15 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   const log = deps.logger.child({ component: 'http' });
-  const requests = deps.metrics.counter('http_requests_total', 'HTTP requests answered');
-  const seconds = deps.metrics.histogram('http_request_duration_seconds', 'time to answer');
+  const requests = deps.metrics.counter('http_requests_total', 'HTTP requests answered', {
+    labels: ['route', 'status'],
+  });
+  const seconds = deps.metrics.histogram(
+    'http_request_duration_seconds',
+    'time to answer, per route',
+    LATENCY_BUCKETS_S,
+    { labels: ['route'] },
+  );
 
   app.use((req, res, next) => {
     const started = performance.now();
@@ -47,7 +55,7 @@ export function createApp(deps: AppDeps): express.Express {
         ? req.path
         : req.path.split('/').slice(0, 2).join('/');
       requests.inc(1, { route, status: String(res.statusCode) });
-      seconds.observe(durationMs / 1_000);
+      seconds.observe(durationMs / 1_000, { route });
       const fields = {
         method: req.method,
         path: req.path,
@@ -64,8 +72,8 @@ export function createApp(deps: AppDeps): express.Express {
     const report = deps.health();
     res.status(report.status === 'down' ? 503 : 200).json(report);
   });
-  app.get('/metrics', (_req, res) => {
-    res.type('text/plain; version=0.0.4').send(deps.metrics.render());
+  app.get('/metrics', (_req, res, next) => {
+    deps.metrics.scrape().then((text) => res.type(deps.metrics.contentType).send(text), next);
   });
   app.get('/openapi.json', (_req, res) => {
     res.json(OPENAPI);

@@ -147,7 +147,7 @@ describe.skipIf(services.skip)(
       }
       await waitUntil(
         'all trades stored',
-        () => consumer.metrics.render().includes(`trades_stored_total ${TRADES}\n`),
+        async () => (await consumer.metrics.render()).includes(`trades_stored_total ${TRADES}\n`),
         WAIT_MS,
       );
       await waitUntil(

@@ -191,7 +191,7 @@ describe.skipIf(services.skip)('Pipeline (PostgreSQL, embedded broker)', () => {
     expect(diffBars(want1m, await repository.readBars(ETH, '1m', t0, t0 + 5 * MINUTE_MS))).toEqual(
       [],
     );
-    expect(metrics.render()).toMatch(/messages_dead_lettered_total 1\b/);
+    expect(await metrics.render()).toMatch(/messages_dead_lettered_total 1\b/);
   });
 
   it('corrects the bars of a trade the database refuses for a reason decode does not know', async () => {

@@ -124,12 +124,17 @@ export class Pipeline {
       late: m.counter('trades_late_total', 'trades too late for the live candles (still stored)'),
       duplicate: m.counter('trades_duplicate_total', 'trades already counted in a live candle'),
       updates: m.counter('bar_updates_published_total', 'bar-updates messages published'),
-      retries: m.counter('retries_total', 'failed attempts that were retried'),
+      retries: m.counter('retries_total', 'failed attempts that were retried', {
+        labels: ['check'],
+      }),
       batchSeconds: m.histogram('batch_duration_seconds', 'time to handle one batch'),
-      lag: m.gauge('consumer_lag_messages', 'messages behind the end of tick-data'),
+      lag: m.gauge('consumer_lag_messages', 'messages behind the end of tick-data', undefined, {
+        labels: ['partition'],
+      }),
       unpublishable: m.counter(
         'messages_unpublishable_total',
         'messages the broker refused for good (logged, then skipped so the partition goes on)',
+        { labels: ['topic'] },
       ),
     };
     const { consumerLag } = options;
