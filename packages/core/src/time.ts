@@ -128,7 +128,7 @@ export class SimulatedClock implements Clock {
 
   setInterval(fn: () => void, ms: number): TimerHandle {
     // Like Node, a period under 1 ms is 1 ms, so an interval can never fire forever at one instant.
-    return this.#add(fn, ms, Math.max(1, ms));
+    return this.#add(fn, ms, Math.max(1, Number.isFinite(ms) ? Math.ceil(ms) : 1));
   }
 
   clearInterval(handle: TimerHandle | undefined): void {
@@ -184,7 +184,9 @@ export class SimulatedClock implements Clock {
 
   #add(fn: () => void, ms: number, everyMs: number | undefined): TimerHandle {
     const handle = {} as TimerHandle;
-    const delay = Number.isFinite(ms) ? Math.max(0, ms) : 0;
+    // Whole milliseconds, rounded up, so now() stays an integer like Date.now() and no timer fires
+    // early; a non-finite delay fires at once, as on Node.
+    const delay = Number.isFinite(ms) ? Math.max(0, Math.ceil(ms)) : 0;
     this.#timers.set(handle, { at: this.#now + delay, seq: this.#seq++, everyMs, fn });
     return handle;
   }

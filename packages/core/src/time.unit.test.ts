@@ -162,6 +162,16 @@ describe('SimulatedClock', () => {
     expect(count).toBe(1);
   });
 
+  it('keeps whole milliseconds: a fractional delay rounds up', () => {
+    const clock = new SimulatedClock();
+    const fired: number[] = [];
+    clock.setTimeout(() => fired.push(clock.now()), 20.4);
+    clock.setInterval(() => fired.push(clock.now()), 0.5);
+    clock.advance(2);
+    clock.advance(19);
+    expect(fired).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 21]);
+  });
+
   it('throws instead of spinning forever on a runaway interval', () => {
     const clock = new SimulatedClock();
     clock.setInterval(() => undefined, 1);

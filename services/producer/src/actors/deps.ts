@@ -1,4 +1,4 @@
-import type { EpochMs, MarketSymbol, Tick } from '@candlestream/core';
+import type { Clock, EpochMs, MarketSymbol, Tick } from '@candlestream/core';
 import type {
   BatchingPublisher,
   KafkaClient,
@@ -6,8 +6,11 @@ import type {
   TopicSpec,
 } from '@candlestream/kafka';
 import type { Logger } from '@candlestream/logger';
-import type { Counter } from '@candlestream/runtime';
+import type { Counter, Feed } from '@candlestream/runtime';
 import type { TradeSource, SourceStatus } from '../sources/source.js';
+
+/** The buffer's view of the broker: failing (with what is wrong) or accepting trades again. */
+export type BrokerHealth = { ok: true } | { ok: false; problem: string };
 
 /** Everything the producer's actors touch, built once in service.ts. */
 export interface Deps {
@@ -21,11 +24,13 @@ export interface Deps {
   /** Newest trade time handed to the buffer per symbol: where a restarted source resumes. */
   newest: Map<MarketSymbol, EpochMs>;
   received: Counter;
-  /** Set by the stream actor while it runs, so buffer health reaches the machine. */
-  report: ((event: { ok: boolean; problem?: string }) => void) | undefined;
+  /** The buffer's health; the stream actor subscribes while it runs and sends it up. */
+  brokerHealth: Feed<BrokerHealth>;
   lastSourceStatus: SourceStatus | undefined;
   /** Publishing ceiling in trades per wall-clock second; undefined = as fast as the broker takes them. */
   maxRate: number | undefined;
   /** How long a stop waits for buffered trades to reach the broker. */
   drainTimeoutMs: number;
+  /** The one clock the actors' timers and pacing run on; default systemClock. */
+  clock?: Clock;
 }

@@ -1,4 +1,4 @@
-import { AppError, sleep } from '@candlestream/core';
+import { AppError, sleep, systemClock } from '@candlestream/core';
 import { fromCallback } from 'xstate';
 import type { ProducerEvent } from '../producer.machine.js';
 import type { SourceStatus } from '../sources/source.js';
@@ -15,18 +15,21 @@ function describe(status: SourceStatus): string | undefined {
 /**
  * Pulls trades from the source into the bounded buffer. When the buffer is full, `push` waits,
  * so the source is read no faster than the broker takes trades (backpressure). Ends with
- * SOURCE_DONE (finite source) or SOURCE_FAILED; leaving the state aborts the source.
+ * SOURCE_DONE (finite source) or SOURCE_FAILED; leaving the state aborts the source. While it
+ * runs it also sends the buffer's broker health up (DEGRADED/RECOVERED `broker`).
  */
 export function streamActor(deps: Deps) {
+  const clock = deps.clock ?? systemClock;
   return fromCallback<ProducerEvent>(({ sendBack }) => {
     const abort = new AbortController();
     const log = deps.logger.child({ component: 'stream' });
-    deps.report = ({ ok, problem }) =>
+    const unsubscribe = deps.brokerHealth.subscribe((health) =>
       sendBack(
-        ok
+        health.ok
           ? { type: 'RECOVERED', check: 'broker' }
-          : { type: 'DEGRADED', check: 'broker', problem: problem ?? 'failing' },
-      );
+          : { type: 'DEGRADED', check: 'broker', problem: health.problem },
+      ),
+    );
     const onStatus = (status: SourceStatus): void => {
       deps.lastSourceStatus = status;
       const problem = describe(status);
@@ -47,15 +50,15 @@ export function streamActor(deps: Deps) {
         ...(deps.newest.size > 0 ? { resumeFrom: new Map(deps.newest) } : {}),
         onStatus,
       });
-      const started = performance.now();
+      const started = clock.now();
       let count = 0;
       for await (const tick of trades) {
         if (abort.signal.aborted) return;
         deps.received.inc();
         if (deps.maxRate !== undefined) {
           // Pace against the start, not the previous trade, so the rate does not drift.
-          const waitMs = started + (++count * 1_000) / deps.maxRate - performance.now();
-          if (waitMs >= PACE_GRANULARITY_MS) await sleep(waitMs, abort.signal);
+          const waitMs = started + (++count * 1_000) / deps.maxRate - clock.now();
+          if (waitMs >= PACE_GRANULARITY_MS) await sleep(waitMs, abort.signal, clock);
         }
         await deps.buffer.push(tick);
         const seen = deps.newest.get(tick.symbol);
@@ -70,7 +73,7 @@ export function streamActor(deps: Deps) {
       sendBack({ type: 'SOURCE_FAILED', error: error.message, retriable: error.retriable });
     });
     return () => {
-      deps.report = undefined;
+      unsubscribe();
       abort.abort(new AppError('CANCELLED', 'source stopped'));
     };
   });

@@ -7,7 +7,7 @@
  * before a market's listing come back as candles whose every field is 0.
  * (min-api.cryptocompare.com/documentation, "Historical Minute OHLCV")
  */
-import type { BackoffOptions, EpochMs, MarketSymbol, Tick } from '@candlestream/core';
+import type { BackoffOptions, Clock, EpochMs, MarketSymbol, Tick } from '@candlestream/core';
 import {
   AppError,
   DEFAULT_BACKOFF,
@@ -16,6 +16,7 @@ import {
   invalidArgument,
   retry,
   splitSymbol,
+  systemClock,
 } from '@candlestream/core';
 import type { Logger } from '@candlestream/logger';
 import type { SourceRunOptions, TradeSource } from './source.js';
@@ -59,6 +60,8 @@ export interface RetryOptions {
   random?: () => number;
   signal?: AbortSignal;
   logger?: Logger;
+  /** Whose timers the backoffs wait on; default systemClock. */
+  clock?: Clock;
 }
 
 /**
@@ -78,6 +81,7 @@ export async function withRetries<T>(
     backoff: options.backoff ?? DEFAULT_BACKOFF,
     ...(options.random ? { random: options.random } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
     onRetry: ({ error, tried, delayMs }) =>
       options.logger?.warn(`${what} failed; retrying`, { tried, maxAttempts, delayMs, err: error }),
   });
@@ -182,6 +186,8 @@ export interface MinuteHistoryRequest {
   fetch?: FetchFn;
   signal?: AbortSignal;
   requestTimeoutMs?: number;
+  /** Whose timer the request timeout runs on (real waiting on I/O: production's systemClock). */
+  clock?: Clock;
 }
 
 /** One histominute call, no retries: the candles, ascending, or an AppError saying what failed. */
@@ -202,7 +208,8 @@ export async function fetchMinuteHistory(request: MinuteHistoryRequest): Promise
   // Our own timer rather than AbortSignal.timeout, so nothing outlives the request.
   const controller = new AbortController();
   const timeoutMs = request.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const clock = request.clock ?? systemClock;
+  const timer = clock.setTimeout(() => controller.abort(), timeoutMs);
   const onAbort = (): void => controller.abort();
   request.signal?.addEventListener('abort', onAbort, { once: true });
   if (request.signal?.aborted) controller.abort();
@@ -226,7 +233,7 @@ export async function fetchMinuteHistory(request: MinuteHistoryRequest): Promise
     }
     throw new AppError('UNAVAILABLE', `histominute request failed: ${String(err)}`, { cause: err });
   } finally {
-    clearTimeout(timer);
+    clock.clearTimeout(timer);
     request.signal?.removeEventListener('abort', onAbort);
   }
 }
@@ -268,7 +275,7 @@ export async function fetchMinuteCandles(request: MinuteRangeRequest): Promise<C
     const page = await withRetries(
       'histominute',
       () => fetchMinuteHistory({ ...call, toTsSec, limit }),
-      { ...retry, signal: call.signal },
+      { ...retry, signal: call.signal, ...(call.clock ? { clock: call.clock } : {}) },
     );
     const wanted = page.filter((c) => c.time >= firstSec && c.time <= toTsSec);
     if (wanted.length === 0) break;
@@ -348,7 +355,9 @@ export interface CryptoCompareHistoryOptions {
   fetch?: FetchFn;
   requestTimeoutMs?: number;
   pageLimit?: number;
-  retry?: Omit<RetryOptions, 'signal' | 'logger'>;
+  retry?: Omit<RetryOptions, 'signal' | 'logger' | 'clock'>;
+  /** Request timeouts and backoffs run on it; default systemClock. */
+  clock?: Clock;
 }
 
 /**
@@ -380,6 +389,7 @@ export function createCryptoCompareHistorySource(
           requestTimeoutMs: options.requestTimeoutMs,
           pageLimit: options.pageLimit,
           signal: run.signal,
+          ...(options.clock ? { clock: options.clock } : {}),
           retry: { ...options.retry, logger },
         });
       } catch (err) {

@@ -5,7 +5,14 @@
  * drops the trades it re-sends on every subscribe and fills the whole minutes missed while
  * away from REST minute history.
  */
-import type { BackoffOptions, Clock, EpochMs, MarketSymbol, Tick } from '@candlestream/core';
+import type {
+  BackoffOptions,
+  Clock,
+  EpochMs,
+  MarketSymbol,
+  Tick,
+  TimerHandle,
+} from '@candlestream/core';
 import {
   AppError,
   DAY_MS,
@@ -290,7 +297,7 @@ class LiveRun {
       attempt++;
       this.#log.warn('connection lost; reconnecting', { reason: end.reason, attempt, delayMs });
       try {
-        await sleep(delayMs, this.#stop.signal);
+        await sleep(delayMs, this.#stop.signal, this.#s.clock);
       } catch {
         return; // stopped during the wait
       }
@@ -309,11 +316,15 @@ class LiveRun {
         fatal: undefined,
         healthySince: undefined,
       };
-      // Any frame proves the link alive; silence past the timeout means it is dead.
-      const watchdog = setTimeout(() => {
-        conn.reason = `no message for ${this.#s.heartbeatTimeoutMs} ms (heartbeat timeout)`;
-        socket.terminate();
-      }, this.#s.heartbeatTimeoutMs);
+      // Any frame proves the link alive; silence past the timeout means it is dead. A real wait on
+      // I/O, on the injected clock (production's is the system one); each frame re-arms it.
+      const clock = this.#s.clock;
+      const armWatchdog = (): TimerHandle =>
+        clock.setTimeout(() => {
+          conn.reason = `no message for ${this.#s.heartbeatTimeoutMs} ms (heartbeat timeout)`;
+          socket.terminate();
+        }, this.#s.heartbeatTimeoutMs);
+      let watchdog = armWatchdog();
       const onStop = (): void => socket.terminate();
       this.#stop.signal.addEventListener('abort', onStop, { once: true });
 
@@ -331,11 +342,12 @@ class LiveRun {
         if (conn.reason === 'connection closed') conn.reason = err.message;
       });
       socket.on('message', (data, isBinary) => {
-        watchdog.refresh();
+        clock.clearTimeout(watchdog);
+        watchdog = armWatchdog();
         this.#onFrame(conn, data, isBinary);
       });
       socket.on('close', (code) => {
-        clearTimeout(watchdog);
+        clock.clearTimeout(watchdog);
         this.#stop.signal.removeEventListener('abort', onStop);
         if (conn.reason === 'connection closed') conn.reason = `connection closed (code ${code})`;
         const upForMs =

@@ -226,7 +226,9 @@ async function* live(
       continue;
     }
     // sleep rejects only on abort, which the loop condition then sees.
-    await sleep(Math.min(MAX_BURST_MS, Math.max(MIN_BURST_MS, waitMs)), signal).catch(() => {});
+    await sleep(Math.min(MAX_BURST_MS, Math.max(MIN_BURST_MS, waitMs)), signal, clock).catch(
+      () => {},
+    );
   }
 }
 
