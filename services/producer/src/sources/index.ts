@@ -34,6 +34,7 @@ export function createSource(config: ProducerConfig, logger: Logger, clock: Cloc
         ...cc,
         from: config.historyFrom ?? 0,
         to: config.historyTo ?? clock.now(),
+        clock,
       });
     case 'file':
       return createFileSource({ path: config.tradesFile ?? '', logger: log });
