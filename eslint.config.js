@@ -49,6 +49,18 @@ export default tseslint.config(
               group: ['kafkajs', 'ioredis', 'sequelize', 'pg', 'pg-*'],
               message: 'Machines are pure; do I/O in actors/.',
             },
+            {
+              // Our own I/O wrappers count as I/O too.
+              group: [
+                '@candlestream/kafka',
+                '@candlestream/kafka/*',
+                '@candlestream/db',
+                '@candlestream/db/*',
+                '@candlestream/cache',
+                '@candlestream/cache/*',
+              ],
+              message: 'Machines are pure; do I/O in actors/ (kafka, db and cache are I/O).',
+            },
           ],
         },
       ],

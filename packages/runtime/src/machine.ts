@@ -79,3 +79,44 @@ export function healthFromTags(snapshot: {
   if (snapshot.hasTag('degraded')) return 'degraded';
   return snapshot.hasTag('healthy') ? 'ok' : 'down';
 }
+
+/** The parts of an xstate machine `healthOfEveryState` reads (structural, so no xstate import). */
+interface StateNodeLike {
+  path: string[];
+  states: Record<string, StateNodeLike>;
+}
+
+interface MachineLike {
+  root: StateNodeLike;
+  resolveState(config: { value: string | Record<string, unknown>; context: unknown }): {
+    hasTag(tag: HealthTag): boolean;
+  };
+}
+
+/**
+ * The `/health` status of every leaf state of `machine`, by dotted path (`streaming.healthy`),
+ * resolved from its tags: what each machine's unit test compares with the whole table it expects,
+ * so a state added without a health tag fails there.
+ */
+export function healthOfEveryState(
+  machine: MachineLike,
+  context: unknown,
+): Record<string, 'ok' | 'degraded' | 'down'> {
+  const health: Record<string, 'ok' | 'degraded' | 'down'> = {};
+  const visit = (node: StateNodeLike): void => {
+    const children = Object.values(node.states);
+    if (children.length > 0) {
+      for (const child of children) visit(child);
+      return;
+    }
+    const value = node.path
+      .slice(0, -1)
+      .reduceRight<string | Record<string, unknown>>(
+        (inner, key) => ({ [key]: inner }),
+        node.path[node.path.length - 1] ?? '',
+      );
+    health[node.path.join('.')] = healthFromTags(machine.resolveState({ value, context }));
+  };
+  visit(machine.root);
+  return health;
+}

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise, toPromise, waitFor } from 'xstate';
 import type { DatastoreEvent } from './datastore.machine.js';
 import { datastoreMachine } from './datastore.machine.js';
-import { healthFromTags } from '@candlestream/runtime/machine';
+import { healthFromTags, healthOfEveryState } from '@candlestream/runtime/machine';
 
 function scripted(failures: number) {
   const calls = { connect: 0, follow: 0, followStopped: 0, shutdown: 0 };
@@ -32,6 +32,18 @@ function scripted(failures: number) {
 }
 
 describe('datastoreMachine', () => {
+  it('answers /health from its tags in every state (a new state without a health tag fails here)', () => {
+    const context = { attempt: 0, lastError: undefined, problems: {} };
+    expect(healthOfEveryState(datastoreMachine, context)).toEqual({
+      connecting: 'degraded',
+      'live.healthy': 'ok',
+      'live.degraded': 'degraded',
+      backingOff: 'degraded',
+      stopping: 'down',
+      stopped: 'down',
+    });
+  });
+
   it('backs off while storage is away, then follows bar-updates', async () => {
     const { actor, calls } = scripted(2);
     expect(actor.getSnapshot().value).toBe('connecting');

@@ -14,10 +14,8 @@ import { Repository } from '@candlestream/db';
 import { createKafka, TOPICS } from '@candlestream/kafka';
 import type { Logger } from '@candlestream/logger';
 import type { HealthReport } from '@candlestream/runtime';
-import { listen, Metrics, watchActor } from '@candlestream/runtime';
-import { healthFromTags } from '@candlestream/runtime/machine';
+import { listen, Metrics, PendingStops, startMachineService } from '@candlestream/runtime';
 import { builtPage, CHARTING_LIBRARY_DIR, WEB_DIST_DIR } from '@candlestream/web';
-import { createActor } from 'xstate';
 import { connectActor } from './actors/connect.js';
 import type { Deps } from './actors/deps.js';
 import { followActor } from './actors/follow.js';
@@ -86,12 +84,10 @@ export async function startDatastore(
   const symbols = new SymbolRegistry(config.symbols, repository, clock);
   const limiter = createRateLimiter({ requestsPerMinute: config.rateLimitPerMinute, clock });
 
-  let healthOf: () => HealthReport = () => ({
-    status: 'degraded',
-    service: SERVICE_NAME,
-    state: 'starting',
-    checks: {},
-  });
+  // The kernel hands /health over before the server listens (see `serve` below).
+  let healthOf: () => HealthReport = () => {
+    throw new Error('health asked before the service started');
+  };
   const app = createApp({
     bars,
     symbols,
@@ -119,17 +115,6 @@ export async function startDatastore(
       : {}),
     isKnownSymbol: (symbol) => symbols.has(symbol),
   });
-  const listening = await listen(server, { port: config.port, portVariable: 'PORT' });
-  const port = listening.port;
-  let serverClosed: Promise<void> | undefined;
-  const closeServing = (): Promise<void> =>
-    (serverClosed ??= (async () => {
-      await hub.close();
-      await listening.close();
-      await store.close();
-    })());
-  logger.info('listening', { port, auth: config.authMode, cache: redis ? 'redis' : 'memory' });
-
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: SERVICE_NAME, logger });
   const deps: Deps = {
     kafka,
@@ -138,49 +123,58 @@ export async function startDatastore(
     logger,
     barUpdates: TOPICS.barUpdates,
     groupId: `${SERVICE_NAME}-${randomUUID()}`,
-    consumer: undefined,
-    closeServing,
+    stops: new PendingStops(),
   };
-  const actor = createActor(
-    datastoreMachine.provide({
+  const service = await startMachineService({
+    name: SERVICE_NAME,
+    machine: datastoreMachine.provide({
       actors: {
         connect: connectActor(deps),
         follow: followActor(deps),
         shutdown: shutdownActor(deps),
       },
     }),
-  );
-  const running = watchActor(actor, logger);
-  const health = (): HealthReport => {
-    const state = running.state();
-    const snapshot = actor.getSnapshot();
-    const { lastError, attempt, problems } = snapshot.context;
-    return {
-      status: healthFromTags(snapshot),
-      service: SERVICE_NAME,
-      state,
-      checks: {
-        problems,
-        cache: redis ? 'redis' : 'memory',
-        cacheStats: cache.stats,
-        streamClients: hub.clientCount(),
-        updatesReceived: live.received,
-        ...(lastError ? { lastError, failedStarts: attempt } : {}),
+    logger,
+    metrics,
+    // The API's own server answers /health and /metrics, in every state of the machine.
+    ops: {
+      serve: async (health) => {
+        healthOf = health;
+        const listening = await listen(server, { port: config.port, portVariable: 'PORT' });
+        logger.info('listening', {
+          port: listening.port,
+          auth: config.authMode,
+          cache: redis ? 'redis' : 'memory',
+        });
+        return {
+          port: listening.port,
+          close: async () => {
+            await hub.close();
+            await listening.close();
+          },
+        };
       },
-    };
-  };
-  healthOf = health;
+    },
+    checks: () => ({
+      cache: redis ? 'redis' : 'memory',
+      cacheStats: cache.stats,
+      streamClients: hub.clientCount(),
+      updatesReceived: live.received,
+    }),
+    // After the consumer left (the machine's stopping state) and the server closed.
+    resources: [
+      { name: 'repository', close: () => repository.close() },
+      { name: 'liveStore', close: () => store.close() },
+    ],
+  });
 
   return {
-    port,
+    port: service.port,
     metrics,
     live,
-    state: () => running.state(),
-    health,
-    done: running.done,
-    stop: async () => {
-      await running.stop();
-      await closeServing();
-    },
+    state: service.state,
+    health: service.health,
+    done: service.done,
+    stop: service.stop,
   };
 }

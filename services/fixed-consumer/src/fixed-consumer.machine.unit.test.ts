@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise, toPromise, waitFor } from 'xstate';
 import type { FixedConsumerEvent } from './fixed-consumer.machine.js';
 import { fixedConsumerMachine } from './fixed-consumer.machine.js';
-import { healthFromTags } from '@candlestream/runtime/machine';
+import { healthFromTags, healthOfEveryState } from '@candlestream/runtime/machine';
 
 /** The machine with scripted actors: connect fails `failures` times, then everything works. */
 function scripted(failures: number) {
@@ -39,6 +39,19 @@ function scripted(failures: number) {
 }
 
 describe('fixedConsumerMachine', () => {
+  it('answers /health from its tags in every state (a new state without a health tag fails here)', () => {
+    const context = { attempt: 0, lastError: undefined, problems: {} };
+    expect(healthOfEveryState(fixedConsumerMachine, context)).toEqual({
+      connecting: 'degraded',
+      restoring: 'degraded',
+      'consuming.healthy': 'ok',
+      'consuming.degraded': 'degraded',
+      backingOff: 'down',
+      stopping: 'down',
+      stopped: 'down',
+    });
+  });
+
   it('backs off after failed connects, then restores before it consumes', async () => {
     const { actor, calls } = scripted(2);
     await waitFor(actor, (s) => s.matches({ consuming: 'healthy' }));

@@ -7,13 +7,11 @@ import { Repository } from '@candlestream/db';
 import type { TopicSpec } from '@candlestream/kafka';
 import { ConsumerLagReader, createKafka, KafkaPublisher, TOPICS } from '@candlestream/kafka';
 import type { Logger } from '@candlestream/logger';
-import type { HealthReport, OpsServer, WatchedActor } from '@candlestream/runtime';
-import { Metrics, startOpsServer, watchActor } from '@candlestream/runtime';
-import { healthFromTags } from '@candlestream/runtime/machine';
-import { createActor } from 'xstate';
+import type { HealthReport } from '@candlestream/runtime';
+import { Feed, Metrics, PendingStops, startMachineService } from '@candlestream/runtime';
 import { connectActor, restoreActor } from './actors/connect.js';
 import { consumeActor } from './actors/consume.js';
-import type { Deps } from './actors/deps.js';
+import type { DependencyHealth, Deps } from './actors/deps.js';
 import { shutdownActor } from './actors/shutdown.js';
 import type { FixedConsumerConfig } from './config.js';
 import { fixedConsumerMachine } from './fixed-consumer.machine.js';
@@ -75,6 +73,7 @@ export async function startFixedConsumer(
     overrides.liveStore ??
     createLiveBarStore({ redisUrl: config.redisUrl, prefix: config.cachePrefix, logger });
   const lag = new ConsumerLagReader(kafka, { groupId: config.groupId, topic: topics.ticks.name });
+  const pipelineHealth = new Feed<DependencyHealth>();
   const pipeline = new Pipeline({
     repository,
     publisher,
@@ -84,8 +83,8 @@ export async function startFixedConsumer(
     logger,
     metrics,
     latenessMs: config.latenessMs,
-    // Through the consume actor (deps.reportHealth is its sendBack), never around the machine.
-    onHealth: (check, problem) => deps.reportHealth?.(check, problem),
+    // Through the consume actor (it subscribes and sends them up), never around the machine.
+    onHealth: (check, problem) => pipelineHealth.publish({ check, problem }),
     consumerLag: () => lag.read(),
     ...(overrides.stalledAfterMs === undefined ? {} : { stalledAfterMs: overrides.stalledAfterMs }),
   });
@@ -100,63 +99,41 @@ export async function startFixedConsumer(
     groupId: config.groupId,
     topics,
     tickIntervalMs: overrides.tickIntervalMs ?? CLOCK_TICK_MS,
-    consumer: undefined,
+    stops: new PendingStops(),
     lag,
-    reportHealth: undefined,
+    pipelineHealth,
     ...(overrides.brokerProbe ? { brokerProbe: overrides.brokerProbe } : {}),
   };
-  const machine = fixedConsumerMachine.provide({
-    actors: {
-      connect: connectActor(deps),
-      restore: restoreActor(deps),
-      consume: consumeActor(deps),
-      shutdown: shutdownActor(deps),
-    },
-  });
-  const actor = createActor(machine);
-  const running: WatchedActor = watchActor(actor, logger);
-
-  const health = (): HealthReport => {
-    const snapshot = actor.getSnapshot();
-    const state = running.state();
-    const { problems, lastError, attempt } = snapshot.context;
-    return {
-      status: healthFromTags(snapshot),
-      service: SERVICE_NAME,
-      state,
-      checks: {
-        problems,
-        ...(lastError ? { lastError, failedStarts: attempt } : {}),
-        liveCache: liveStore.kind,
-        liveSymbols: pipeline.symbols().length,
+  const service = await startMachineService({
+    name: SERVICE_NAME,
+    machine: fixedConsumerMachine.provide({
+      actors: {
+        connect: connectActor(deps),
+        restore: restoreActor(deps),
+        consume: consumeActor(deps),
+        shutdown: shutdownActor(deps),
       },
-    };
-  };
-
-  let ops: OpsServer;
-  try {
-    ops = await startOpsServer({
-      port: config.healthPort,
-      portVariable: 'HEALTH_PORT',
-      logger,
-      metrics,
-      health,
-    });
-  } catch (err) {
-    await running.stop();
-    throw err;
-  }
+    }),
+    logger,
+    metrics,
+    ops: { port: config.healthPort, portVariable: 'HEALTH_PORT' },
+    checks: () => ({ liveCache: liveStore.kind, liveSymbols: pipeline.symbols().length }),
+    // Closed after the consumer has left the group (the machine's stopping state), lag reader first.
+    resources: [
+      { name: 'publisher', close: () => publisher.disconnect() },
+      { name: 'repository', close: () => repository.close() },
+      { name: 'liveStore', close: () => liveStore.close() },
+      { name: 'lag', close: () => lag.close() },
+    ],
+  });
 
   return {
-    opsPort: ops.port,
+    opsPort: service.port,
     pipeline,
     metrics,
-    state: () => running.state(),
-    health,
-    done: running.done,
-    stop: async () => {
-      await running.stop();
-      await ops.close();
-    },
+    state: service.state,
+    health: service.health,
+    done: service.done,
+    stop: service.stop,
   };
 }

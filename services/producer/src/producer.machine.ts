@@ -1,6 +1,7 @@
 import {
   allRecovered,
   failureMessage,
+  type HealthTag,
   notProvided,
   type Problems,
   restartDelayMs,
@@ -32,7 +33,12 @@ export interface ProducerContext {
  * leaves the producer `failed`: alive, answering /health with the reason, publishing nothing.
  */
 export const producerMachine = setup({
-  types: { context: {} as ProducerContext, events: {} as ProducerEvent },
+  types: {
+    context: {} as ProducerContext,
+    events: {} as ProducerEvent,
+    /** /health reads these, never the state's name (STYLE). */
+    tags: {} as HealthTag,
+  },
   actors: {
     connect: fromPromise<void>(() => notProvided('connect')),
     stream: fromCallback<ProducerEvent>(() => notProvided('stream')),
@@ -65,6 +71,7 @@ export const producerMachine = setup({
   on: { STOP: '.stopping' },
   states: {
     connecting: {
+      tags: ['degraded'],
       invoke: {
         src: 'connect',
         onDone: 'streaming',
@@ -76,10 +83,12 @@ export const producerMachine = setup({
       initial: 'healthy',
       states: {
         healthy: {
+          tags: ['healthy'],
           after: { 30_000: { actions: 'resetFailures' } },
           on: { DEGRADED: { target: 'degraded', actions: 'markProblem' } },
         },
         degraded: {
+          tags: ['degraded'],
           on: {
             DEGRADED: { actions: 'markProblem' },
             RECOVERED: [
@@ -98,21 +107,24 @@ export const producerMachine = setup({
       },
     },
     backingOff: {
+      tags: ['down'],
       after: { restartDelay: 'connecting' },
     },
     draining: {
+      tags: ['degraded'],
       invoke: {
         src: 'drain',
         onDone: 'done',
         onError: { target: 'failed', actions: 'recordFailure' },
       },
     },
-    done: { type: 'final' },
-    failed: {},
+    done: { type: 'final', tags: ['healthy'] },
+    failed: { tags: ['down'] },
     stopping: {
+      tags: ['down'],
       on: { STOP: {} },
       invoke: { src: 'shutdown', onDone: 'stopped', onError: 'stopped' },
     },
-    stopped: { type: 'final' },
+    stopped: { type: 'final', tags: ['down'] },
   },
 });

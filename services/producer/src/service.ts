@@ -3,11 +3,10 @@ import { encodeTick, systemClock } from '@candlestream/core';
 import type { TopicSpec } from '@candlestream/kafka';
 import { BatchingPublisher, createKafka, KafkaPublisher, TOPICS } from '@candlestream/kafka';
 import type { Logger } from '@candlestream/logger';
-import type { HealthReport, OpsServer } from '@candlestream/runtime';
-import { Metrics, startOpsServer, watchActor } from '@candlestream/runtime';
-import { createActor } from 'xstate';
+import type { HealthReport } from '@candlestream/runtime';
+import { Feed, Metrics, startMachineService } from '@candlestream/runtime';
 import { connectActor } from './actors/connect.js';
-import type { Deps } from './actors/deps.js';
+import type { BrokerHealth, Deps } from './actors/deps.js';
 import { drainActor, shutdownActor } from './actors/shutdown.js';
 import { streamActor } from './actors/stream.js';
 import type { ProducerConfig } from './config.js';
@@ -53,6 +52,8 @@ export async function startProducer(
   const failures = metrics.counter('publish_failures_total', 'failed publish attempts (retried)');
   const source = overrides.source ?? createSource(config, logger, clock);
   const log = logger.child({ component: 'publisher' });
+  // The buffer's health reaches the machine through the stream actor, which subscribes to it.
+  const brokerHealth = new Feed<BrokerHealth>();
   const buffer = new BatchingPublisher<Tick>({
     maxBatchItems: MAX_BATCH_TRADES,
     maxBufferedItems: MAX_BUFFERED_TRADES,
@@ -69,7 +70,7 @@ export async function startProducer(
     onHealth: (h) => {
       if (h.ok) {
         log.info('broker accepting trades again');
-        deps.report?.({ ok: true });
+        brokerHealth.publish({ ok: true });
       } else {
         failures.inc();
         const problem = h.error instanceof Error ? h.error.message : String(h.error);
@@ -78,12 +79,11 @@ export async function startProducer(
           retryInMs: h.retryInMs,
           buffered: buffer.stats.buffered,
         });
-        deps.report?.({ ok: false, problem });
+        brokerHealth.publish({ ok: false, problem });
       }
     },
   });
   metrics.gauge('buffered_trades', 'trades waiting for the broker', () => buffer.stats.buffered);
-  // The buffer's onHealth above reaches the stream actor through this once it exists.
   const deps: Deps = {
     kafka,
     publisher,
@@ -93,73 +93,46 @@ export async function startProducer(
     logger,
     newest: new Map(),
     received: metrics.counter('trades_received_total', 'trades read from the source'),
-    report: undefined,
+    brokerHealth,
     lastSourceStatus: undefined,
     maxRate: config.maxRate,
     drainTimeoutMs: DRAIN_TIMEOUT_MS,
   };
-  const machine = producerMachine.provide({
-    actors: {
-      connect: connectActor(deps),
-      stream: streamActor(deps),
-      drain: drainActor(deps),
-      shutdown: shutdownActor(deps),
-    },
-  });
-  const actor = createActor(machine);
-  const running = watchActor(actor, logger);
-
-  const health = (): HealthReport => {
-    const state = running.state();
-    const { problems, lastError, attempt } = actor.getSnapshot().context;
-    const status =
-      state === 'streaming.healthy' || state === 'done'
-        ? 'ok'
-        : state.startsWith('streaming') || state === 'connecting' || state === 'draining'
-          ? 'degraded'
-          : 'down';
-    return {
-      status,
-      service: SERVICE_NAME,
-      state,
-      checks: {
-        source: source.kind,
-        sourceStatus: deps.lastSourceStatus?.state ?? 'starting',
-        problems,
-        buffered: buffer.stats.buffered,
-        ...(lastError ? { lastError, failedStarts: attempt } : {}),
+  const service = await startMachineService({
+    name: SERVICE_NAME,
+    machine: producerMachine.provide({
+      actors: {
+        connect: connectActor(deps),
+        stream: streamActor(deps),
+        drain: drainActor(deps),
+        shutdown: shutdownActor(deps),
       },
-    };
-  };
-
-  let ops: OpsServer;
-  try {
-    ops = await startOpsServer({
-      port: config.healthPort,
-      portVariable: 'HEALTH_PORT',
-      logger,
-      metrics,
-      health,
-    });
-  } catch (err) {
-    await running.stop();
-    throw err;
-  }
-  const done = running.done.finally(() => ops.close());
-  return {
-    opsPort: ops.port,
+    }),
+    logger,
     metrics,
-    state: () => running.state(),
-    health,
+    ops: { port: config.healthPort, portVariable: 'HEALTH_PORT' },
+    checks: () => ({
+      source: source.kind,
+      sourceStatus: deps.lastSourceStatus?.state ?? 'starting',
+      buffered: buffer.stats.buffered,
+    }),
+    // The buffer drains in the machine's stopping state; the broker connection closes after it.
+    resources: [
+      { name: 'publisher', close: () => publisher.disconnect() },
+      { name: 'buffer', close: () => buffer.close({ drain: false }) },
+    ],
+  });
+  return {
+    opsPort: service.port,
+    metrics,
+    state: service.state,
+    health: service.health,
     stats: () => ({
       received: deps.received.get(),
       published: published.get(),
       buffered: buffer.stats.buffered,
     }),
-    done,
-    stop: async () => {
-      await running.stop();
-      await ops.close();
-    },
+    done: service.done,
+    stop: service.stop,
   };
 }

@@ -6,8 +6,7 @@ import type { Deps } from './deps.js';
 /** Storage migrated and the bar-updates topic present (created if the consumer has not yet). */
 export function connectActor(deps: Deps) {
   return fromPromise<void>(async () => {
-    await deps.consumer?.stop();
-    deps.consumer = undefined;
+    await deps.stops.settled();
     try {
       await deps.repository.backend();
     } catch (err) {

@@ -1,6 +1,7 @@
 import type { Repository } from '@candlestream/db';
-import type { BatchConsumer, KafkaClient, TopicSpec } from '@candlestream/kafka';
+import type { KafkaClient, TopicSpec } from '@candlestream/kafka';
 import type { Logger } from '@candlestream/logger';
+import type { PendingStops } from '@candlestream/runtime';
 import type { LiveView } from '../live.js';
 
 export interface Deps {
@@ -11,9 +12,11 @@ export interface Deps {
   barUpdates: TopicSpec;
   /** This instance's own group: every datastore sees every update. */
   groupId: string;
-  consumer: BatchConsumer | undefined;
+  /**
+   * The follow actor's consumer leaving its group (cleanup cannot await it): connect waits for it
+   * before a new member joins, shutdown before the server and pools close.
+   */
+  stops: PendingStops;
   /** Broker probe period and timeout (packages/kafka watchBroker defaults otherwise). */
   brokerProbe?: { intervalMs: number; timeoutMs: number };
-  /** Closes what main opened beside the machine (HTTP server, stream hub, Redis). */
-  closeServing: () => Promise<void>;
 }

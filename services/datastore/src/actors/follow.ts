@@ -25,7 +25,6 @@ export function followActor(deps: Deps) {
       maxWaitTimeMs: 20,
       onCrash: crashed,
     });
-    deps.consumer = consumer;
     const stopProbe = watchBroker(deps.kafka, {
       ...deps.brokerProbe,
       onChange: (problem) => {
@@ -53,7 +52,10 @@ export function followActor(deps: Deps) {
     return () => {
       stopped = true;
       stopProbe();
-      consumer.stop().catch((err: unknown) => log.warn('consumer stop failed', { err }));
+      // Not awaited here (cleanup is synchronous); connect and shutdown await deps.stops.
+      const stopping = consumer.stop();
+      stopping.catch((err: unknown) => log.warn('consumer stop failed', { err }));
+      deps.stops.add(stopping);
     };
   });
 }

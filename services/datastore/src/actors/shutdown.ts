@@ -1,11 +1,12 @@
 import { fromPromise } from 'xstate';
 import type { Deps } from './deps.js';
 
-/** Stop taking requests and updates first, then the pools. */
+/**
+ * Stop taking updates first; the kernel then closes the HTTP server (requests, /stream) and the
+ * pools (service.ts's resources) once the actor has stopped.
+ */
 export function shutdownActor(deps: Deps) {
   return fromPromise<void>(async () => {
-    await deps.consumer?.stop();
-    await deps.closeServing();
-    await deps.repository.close();
+    await deps.stops.settled();
   });
 }

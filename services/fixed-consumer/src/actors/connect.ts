@@ -6,8 +6,7 @@ import type { Deps } from './deps.js';
 /** Broker reachable, topics present, database migrated: the consumer has somewhere to write. */
 export function connectActor(deps: Deps) {
   return fromPromise<void>(async () => {
-    await deps.consumer?.stop();
-    deps.consumer = undefined;
+    await deps.stops.settled();
     const created = await ensureTopics(deps.kafka, Object.values(deps.topics));
     if (created.length > 0) deps.logger.info('topics created', { topics: created });
     await deps.publisher.connect();

@@ -26,7 +26,9 @@ export function consumeActor(deps: Deps) {
         problem === undefined ? { type: 'RECOVERED', check } : { type: 'DEGRADED', check, problem },
       );
     };
-    deps.reportHealth = report;
+    const unsubscribe = deps.pipelineHealth.subscribe(({ check, problem }) =>
+      report(check, problem),
+    );
     const stopProbe = watchBroker(deps.kafka, {
       ...deps.brokerProbe,
       onChange: (problem) => report(BROKER_CHECK, problem),
@@ -37,7 +39,6 @@ export function consumeActor(deps: Deps) {
       fromBeginning: true,
       onCrash: crashed,
     });
-    deps.consumer = consumer;
     consumer.start((batch, context) => deps.pipeline.handleBatch(batch, context)).catch(crashed);
     const timer = setInterval(() => {
       deps.pipeline.tick(abort.signal).catch((err: unknown) => {
@@ -46,11 +47,13 @@ export function consumeActor(deps: Deps) {
     }, deps.tickIntervalMs);
     return () => {
       abort.abort();
-      if (deps.reportHealth === report) deps.reportHealth = undefined;
+      unsubscribe();
       stopProbe();
       clearInterval(timer);
-      // Not awaited here (cleanup is synchronous); connect and shutdown await deps.consumer.stop().
-      consumer.stop().catch((err: unknown) => deps.logger.warn('consumer stop failed', { err }));
+      // Not awaited here (cleanup is synchronous); connect and shutdown await deps.stops.
+      const stopping = consumer.stop();
+      stopping.catch((err: unknown) => deps.logger.warn('consumer stop failed', { err }));
+      deps.stops.add(stopping);
     };
   });
 }
