@@ -1,15 +1,25 @@
 import type { Admin, Kafka } from 'kafkajs';
+import type { Clock, TimerHandle } from '@candlestream/core';
+import { systemClock } from '@candlestream/core';
 
-/** Rejects with `what timed out` if `work` has not settled within `timeoutMs`. */
-function withTimeout<T>(work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
+/**
+ * Rejects with `what timed out` if `work` has not settled within `timeoutMs` on `clock` (a real
+ * wait on the broker: production's clock is the system one).
+ */
+function withTimeout<T>(
+  work: Promise<T>,
+  timeoutMs: number,
+  what: string,
+  clock: Clock,
+): Promise<T> {
+  let timer: TimerHandle | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
+    timer = clock.setTimeout(
       () => reject(new Error(`${what} timed out after ${timeoutMs} ms`)),
       timeoutMs,
     );
   });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([work, timeout]).finally(() => clock.clearTimeout(timer));
 }
 
 /**
@@ -60,12 +70,17 @@ export class ConsumerLagReader {
   readonly #groupId: string;
   readonly #topic: string;
   readonly #timeoutMs: number;
+  readonly #clock: Clock;
 
-  constructor(kafka: Kafka, options: { groupId: string; topic: string; timeoutMs?: number }) {
+  constructor(
+    kafka: Kafka,
+    options: { groupId: string; topic: string; timeoutMs?: number; clock?: Clock },
+  ) {
     this.#admin = new FastAdmin(kafka);
     this.#groupId = options.groupId;
     this.#topic = options.topic;
     this.#timeoutMs = options.timeoutMs ?? 2_000;
+    this.#clock = options.clock ?? systemClock;
   }
 
   async read(): Promise<Map<number, number>> {
@@ -87,7 +102,7 @@ export class ConsumerLagReader {
       }
       return lag;
     })();
-    return withTimeout(work, this.#timeoutMs, 'reading the consumer lag');
+    return withTimeout(work, this.#timeoutMs, 'reading the consumer lag', this.#clock);
   }
 
   close(): Promise<void> {
@@ -102,6 +117,8 @@ export interface BrokerWatchOptions {
   timeoutMs?: number;
   /** Called when the broker stops answering (with why) and when it answers again (undefined). */
   onChange: (problem: string | undefined) => void;
+  /** The probe period and timeout run on it; default systemClock. */
+  clock?: Clock;
 }
 
 /**
@@ -119,9 +136,10 @@ export const BROKER_PROBE_TIMEOUT_MS = 1_000;
 export function watchBroker(kafka: Kafka, options: BrokerWatchOptions): () => void {
   const intervalMs = options.intervalMs ?? BROKER_PROBE_INTERVAL_MS;
   const timeoutMs = options.timeoutMs ?? BROKER_PROBE_TIMEOUT_MS;
+  const clock = options.clock ?? systemClock;
   const admin = new FastAdmin(kafka);
   let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: TimerHandle | undefined;
   let problem: string | undefined;
   const report = (next: string | undefined): void => {
     if (stopped || next === problem) return;
@@ -133,6 +151,7 @@ export function watchBroker(kafka: Kafka, options: BrokerWatchOptions): () => vo
       admin.get().then((a) => a.describeCluster()),
       timeoutMs,
       'broker probe',
+      clock,
     )
       .then(
         () => report(undefined),
@@ -143,13 +162,13 @@ export function watchBroker(kafka: Kafka, options: BrokerWatchOptions): () => vo
         },
       )
       .finally(() => {
-        if (!stopped) timer = setTimeout(probe, intervalMs);
+        if (!stopped) timer = clock.setTimeout(probe, intervalMs);
       });
   };
-  timer = setTimeout(probe, intervalMs);
+  timer = clock.setTimeout(probe, intervalMs);
   return () => {
     stopped = true;
-    clearTimeout(timer);
+    clock.clearTimeout(timer);
     void admin.close();
   };
 }

@@ -17,6 +17,7 @@ import {
   INTERVALS,
   LiveCandles,
   retry,
+  systemClock,
 } from '@candlestream/core';
 import type { InsertTradesResult, Repository } from '@candlestream/db';
 import type {
@@ -58,6 +59,13 @@ export interface PipelineOptions {
   consumerLag?: () => Promise<ReadonlyMap<number, number>>;
   /** A dependency call unanswered this long is reported as failing while it still waits. */
   stalledAfterMs?: number;
+  /**
+   * Whose timers measure real waiting on dependencies (the stall report, heartbeats while a try
+   * waits, retry backoffs). Default systemClock. Apart from `clock` on purpose: a test may pin
+   * event time with a SimulatedClock it never advances, and still needs stalls and backoffs to
+   * end; a test that drives all time passes the same SimulatedClock to both.
+   */
+  waitClock?: Clock;
 }
 
 /** Header on bar-updates: newest publication time (epoch ms) of the trades the update reflects. */
@@ -486,9 +494,10 @@ export class Pipeline {
   ): Promise<T> {
     let failed = false;
     const stalledAfterMs = this.#o.stalledAfterMs ?? STALLED_AFTER_MS;
+    const waitClock = this.#o.waitClock ?? systemClock;
     const watched = async (): Promise<T> => {
-      // A timer, not the pipeline's clock: it measures real waiting (the clock may be simulated).
-      const timer = setTimeout(() => {
+      // On waitClock, not the pipeline's clock: it measures real waiting (see PipelineOptions).
+      const timer = waitClock.setTimeout(() => {
         failed = true;
         const problem = `no answer for ${stalledAfterMs} ms`;
         this.#o.onHealth?.(check, problem);
@@ -497,18 +506,22 @@ export class Pipeline {
       // Heartbeats go on while a try waits (kafkajs throttles them), so a slow answer does not
       // also cost the group membership and a rebalance.
       const beat = heartbeat
-        ? setInterval(() => void heartbeat().catch(() => undefined), HEARTBEAT_WHILE_WAITING_MS)
+        ? waitClock.setInterval(
+            () => void heartbeat().catch(() => undefined),
+            HEARTBEAT_WHILE_WAITING_MS,
+          )
         : undefined;
       try {
         return await work();
       } finally {
-        clearTimeout(timer);
-        clearInterval(beat);
+        waitClock.clearTimeout(timer);
+        waitClock.clearInterval(beat);
       }
     };
     try {
       const result = await retry(watched, {
         backoff: RETRY_BACKOFF,
+        clock: waitClock,
         signal,
         isRetriable: (err) => !isDataError(err) && !isRefusedByBroker(err),
         ...(heartbeat ? { afterWait: heartbeat } : {}),

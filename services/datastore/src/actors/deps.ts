@@ -1,3 +1,4 @@
+import type { Clock } from '@candlestream/core';
 import type { Repository } from '@candlestream/db';
 import type { KafkaClient, TopicSpec } from '@candlestream/kafka';
 import type { Logger } from '@candlestream/logger';
@@ -19,4 +20,6 @@ export interface Deps {
   stops: PendingStops;
   /** Broker probe period and timeout (packages/kafka watchBroker defaults otherwise). */
   brokerProbe?: { intervalMs: number; timeoutMs: number };
+  /** The clock the broker probe runs on; default systemClock. */
+  clock?: Clock;
 }

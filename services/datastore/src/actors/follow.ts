@@ -27,6 +27,7 @@ export function followActor(deps: Deps) {
     });
     const stopProbe = watchBroker(deps.kafka, {
       ...deps.brokerProbe,
+      ...(deps.clock ? { clock: deps.clock } : {}),
       onChange: (problem) => {
         if (stopped) return;
         sendBack(

@@ -128,6 +128,7 @@ export function attachStream(options: StreamOptions): StreamHub {
 
   const deps: SessionDeps = {
     feed,
+    clock,
     isKnownSymbol: options.isKnownSymbol,
     index,
     log,
@@ -228,11 +229,11 @@ export function attachStream(options: StreamOptions): StreamHub {
 
   server.on('upgrade', onUpgrade);
   const stopFeed = feed.onUpdate(onUpdate);
-  const heartbeatTimer = setInterval(heartbeat, heartbeatMs);
+  const heartbeatTimer = clock.setInterval(heartbeat, heartbeatMs);
 
   const shutdown = async (): Promise<void> => {
     shuttingDown = true;
-    clearInterval(heartbeatTimer);
+    clock.clearInterval(heartbeatTimer);
     stopFeed();
     server.off('upgrade', onUpgrade);
     for (const socket of pendingUpgrades) socket.destroy();

@@ -3,7 +3,7 @@
  * every send, each checked against the client's unsent bytes so a slow reader is dropped rather
  * than buffered without bound.
  */
-import type { BarUpdate, Interval, MarketSymbol } from '@candlestream/core';
+import type { BarUpdate, Clock, Interval, MarketSymbol } from '@candlestream/core';
 import { errorMessage } from '@candlestream/core';
 import type { Logger } from '@candlestream/logger';
 import type { RawData, WebSocket } from 'ws';
@@ -74,6 +74,8 @@ export interface SessionDeps {
   readonly onSent: () => void;
   /** Called once when the hub drops this client (`slow`, `heartbeat`). */
   readonly onDropped: (reason: string) => void;
+  /** The hub's clock; the lookup timeouts (real waits on storage) run on it. */
+  readonly clock: Clock;
 }
 
 export class Session {
@@ -210,7 +212,7 @@ export class Session {
     let known: boolean;
     try {
       const check = Promise.resolve(this.#deps.isKnownSymbol(symbol));
-      known = await withTimeout(check, LOOKUP_TIMEOUT_MS, signal, 'symbol check');
+      known = await withTimeout(check, LOOKUP_TIMEOUT_MS, signal, 'symbol check', this.#deps.clock);
     } catch (err) {
       this.#remove(sub);
       if (!this.#open) return;
@@ -229,7 +231,13 @@ export class Session {
     let current: BarUpdate | undefined;
     try {
       const fetch = this.#deps.feed.current(symbol, interval);
-      current = await withTimeout(fetch, LOOKUP_TIMEOUT_MS, signal, 'current bar');
+      current = await withTimeout(
+        fetch,
+        LOOKUP_TIMEOUT_MS,
+        signal,
+        'current bar',
+        this.#deps.clock,
+      );
     } catch (err) {
       // The subscription stands without it: the next update brings the bar.
       if (sub.active) log.warn('no current bar', { symbol, interval, error: errorMessage(err) });

@@ -1,8 +1,8 @@
 /** Small I/O helpers of the hub: upgrade refusals in the API's JSON error shape, frames, timeouts. */
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { AppErrorCode } from '@candlestream/core';
-import { AppError, errorMessage } from '@candlestream/core';
+import type { AppErrorCode, Clock } from '@candlestream/core';
+import { AppError, errorMessage, systemClock } from '@candlestream/core';
 import type { RawData } from 'ws';
 
 const STATUS_BY_CODE: Partial<Record<AppErrorCode, number>> = {
@@ -53,24 +53,25 @@ export function frameText(data: RawData): string {
 }
 
 /**
- * Settles like `work`, or rejects with TIMEOUT after `ms` or CANCELLED when `signal` aborts,
- * whichever comes first; the timer never outlives the call.
+ * Settles like `work`, or rejects with TIMEOUT after `ms` on `clock` or CANCELLED when `signal`
+ * aborts, whichever comes first; the timer never outlives the call.
  */
 export function withTimeout<T>(
   work: Promise<T>,
   ms: number,
   signal: AbortSignal,
   what: string,
+  clock: Clock = systemClock,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const finish = (settle: () => void): void => {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
       settle();
     };
     const onAbort = (): void =>
       finish(() => reject(new AppError('CANCELLED', `${what} was cancelled`)));
-    const timer = setTimeout(
+    const timer = clock.setTimeout(
       () => finish(() => reject(new AppError('TIMEOUT', `${what} took over ${ms} ms`))),
       ms,
     );

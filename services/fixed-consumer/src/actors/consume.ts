@@ -31,6 +31,7 @@ export function consumeActor(deps: Deps) {
     );
     const stopProbe = watchBroker(deps.kafka, {
       ...deps.brokerProbe,
+      clock: deps.clock,
       onChange: (problem) => report(BROKER_CHECK, problem),
     });
     const consumer = new BatchConsumer(deps.kafka, {
@@ -40,7 +41,7 @@ export function consumeActor(deps: Deps) {
       onCrash: crashed,
     });
     consumer.start((batch, context) => deps.pipeline.handleBatch(batch, context)).catch(crashed);
-    const timer = setInterval(() => {
+    const timer = deps.clock.setInterval(() => {
       deps.pipeline.tick(abort.signal).catch((err: unknown) => {
         if (!abort.signal.aborted) deps.logger.warn('clock close failed', { err });
       });
@@ -49,7 +50,7 @@ export function consumeActor(deps: Deps) {
       abort.abort();
       unsubscribe();
       stopProbe();
-      clearInterval(timer);
+      deps.clock.clearInterval(timer);
       // Not awaited here (cleanup is synchronous); connect and shutdown await deps.stops.
       const stopping = consumer.stop();
       stopping.catch((err: unknown) => deps.logger.warn('consumer stop failed', { err }));
