@@ -182,6 +182,25 @@ export class SimulatedClock implements Clock {
     return this.#now;
   }
 
+  /**
+   * Fires timers, one due time after another, until `work` settles, and returns it: for code that
+   * awaits timers and promises in turn. Throws if `work` is still pending with no timer left due
+   * within `withinMs` (it waits on something other than this clock).
+   */
+  async runUntil<T>(work: Promise<T>, withinMs: number = DAY_MS): Promise<T> {
+    let settled = false;
+    const watched = work.finally(() => (settled = true));
+    watched.catch(() => undefined); // the caller sees the rejection through the returned promise
+    const deadline = this.#now + withinMs;
+    for (let fired = 0; ; fired++) {
+      await settle();
+      if (settled) return watched;
+      if (!this.#fireNext(deadline, fired)) {
+        throw new Error(`SimulatedClock: work still pending, no timer due within ${withinMs} ms`);
+      }
+    }
+  }
+
   #add(fn: () => void, ms: number, everyMs: number | undefined): TimerHandle {
     const handle = {} as TimerHandle;
     // Whole milliseconds, rounded up, so now() stays an integer like Date.now() and no timer fires

@@ -169,7 +169,31 @@ describe('SimulatedClock', () => {
     clock.setInterval(() => fired.push(clock.now()), 0.5);
     clock.advance(2);
     clock.advance(19);
-    expect(fired).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 21]);
+    expect(fired).toEqual([
+      1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 21,
+    ]);
+  });
+
+  it('runUntil fires timers until the work settles, and fails on work no timer will end', async () => {
+    const clock = new SimulatedClock();
+    const wait = (ms: number) => new Promise<void>((resolve) => clock.setTimeout(resolve, ms));
+    const work = (async () => {
+      await wait(1_000);
+      await Promise.resolve();
+      await wait(60_000);
+      return clock.now();
+    })();
+    clock.setTimeout(() => undefined, 10 * 60_000); // later than the work: not fired
+    await expect(clock.runUntil(work)).resolves.toBe(61_000);
+    expect(clock.now()).toBe(61_000);
+    await expect(clock.runUntil(new Promise(() => undefined), 1_000)).rejects.toThrow(
+      /still pending/,
+    );
+    const failing = (async () => {
+      await wait(5);
+      throw new Error('boom');
+    })();
+    await expect(clock.runUntil(failing)).rejects.toThrow('boom');
   });
 
   it('throws instead of spinning forever on a runaway interval', () => {

@@ -1,5 +1,5 @@
-import type { BackoffOptions } from '@candlestream/core';
-import { AppError, backoffDelayMs, sleep } from '@candlestream/core';
+import type { BackoffOptions, Clock } from '@candlestream/core';
+import { AppError, backoffDelayMs, sleep, systemClock } from '@candlestream/core';
 
 export interface BatchingOptions<T> {
   /** Sends one batch; a rejection is retried with backoff, the batch is never dropped. */
@@ -13,6 +13,8 @@ export interface BatchingOptions<T> {
   backoff?: BackoffOptions;
   /** Called on each failure (with the retry delay) and when sending works again. */
   onHealth?: (health: { ok: true } | { ok: false; error: unknown; retryInMs: number }) => void;
+  /** The linger and the retry backoffs wait on it; default systemClock. */
+  clock?: Clock;
 }
 
 const DEFAULTS = { maxBatchItems: 1_000, lingerMs: 5, maxBufferedItems: 100_000 };
@@ -24,7 +26,7 @@ const SEND_BACKOFF: BackoffOptions = { initialDelayMs: 100, maxDelayMs: 5_000, j
  * buffer makes `push` wait, so a source slows to what the sink takes instead of growing memory.
  */
 export class BatchingPublisher<T> {
-  readonly #options: Required<Omit<BatchingOptions<T>, 'onHealth' | 'backoff'>> &
+  readonly #options: Required<Omit<BatchingOptions<T>, 'onHealth' | 'backoff' | 'clock'>> &
     BatchingOptions<T>;
   #buffer: T[] = [];
   #sent = 0;
@@ -80,6 +82,7 @@ export class BatchingPublisher<T> {
   async #run(): Promise<void> {
     const { send, maxBatchItems, lingerMs } = this.#options;
     const signal = this.#abort.signal;
+    const clock = this.#options.clock ?? systemClock;
     let attempt = 0;
     while (!this.#closed) {
       if (this.#buffer.length === 0) {
@@ -89,7 +92,7 @@ export class BatchingPublisher<T> {
         continue;
       }
       if (this.#buffer.length < maxBatchItems && lingerMs > 0) {
-        await sleep(lingerMs, signal).catch(() => undefined);
+        await sleep(lingerMs, signal, clock).catch(() => undefined);
         if (this.#closed) break;
       }
       const batch = this.#buffer.splice(0, maxBatchItems);
@@ -106,7 +109,7 @@ export class BatchingPublisher<T> {
           this.#failures += 1;
           const retryInMs = backoffDelayMs(attempt++, this.#options.backoff ?? SEND_BACKOFF);
           this.#options.onHealth?.({ ok: false, error, retryInMs });
-          const stopped = await sleep(retryInMs, signal).then(
+          const stopped = await sleep(retryInMs, signal, clock).then(
             () => false,
             () => true,
           );
