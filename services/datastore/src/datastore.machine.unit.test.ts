@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise, toPromise, waitFor } from 'xstate';
+import { SimulatedClock } from '@candlestream/core';
 import type { DatastoreEvent } from './datastore.machine.js';
 import { datastoreMachine } from './datastore.machine.js';
 import { healthFromTags, healthOfEveryState } from '@candlestream/runtime/machine';
@@ -28,7 +29,12 @@ function scripted(failures: number) {
     },
     delays: { restartDelay: 1 },
   });
-  return { actor: createActor(machine).start(), calls, sendUp: (e: DatastoreEvent) => send?.(e) };
+  // The machine's delays run on a simulated clock; reach() fires them until the state holds.
+  const clock = new SimulatedClock();
+  const actor = createActor(machine, { clock }).start();
+  type Snapshot = ReturnType<typeof actor.getSnapshot>;
+  const reach = (done: (s: Snapshot) => boolean) => clock.runUntil(waitFor(actor, done));
+  return { actor, calls, reach, sendUp: (e: DatastoreEvent) => send?.(e) };
 }
 
 describe('datastoreMachine', () => {
@@ -45,27 +51,27 @@ describe('datastoreMachine', () => {
   });
 
   it('backs off while storage is away, then follows bar-updates', async () => {
-    const { actor, calls } = scripted(2);
+    const { actor, calls, reach } = scripted(2);
     expect(actor.getSnapshot().value).toBe('connecting');
-    await waitFor(actor, (s) => s.matches('live'));
+    await reach((s) => s.matches('live'));
     expect(calls).toMatchObject({ connect: 3, follow: 1 });
     actor.stop();
   });
 
   it('a crashed follower is stopped and started again through connect', async () => {
-    const { actor, calls, sendUp } = scripted(0);
-    await waitFor(actor, (s) => s.matches('live'));
+    const { actor, calls, sendUp, reach } = scripted(0);
+    await reach((s) => s.matches('live'));
     sendUp({ type: 'CRASHED', error: 'coordinator moved' });
     expect(actor.getSnapshot().context.lastError).toBe('coordinator moved');
     expect(calls.followStopped).toBe(1);
-    await waitFor(actor, (s) => s.matches('live') && calls.follow === 2);
+    await reach((s) => s.matches('live') && calls.follow === 2);
     expect(calls.connect).toBe(2);
     actor.stop();
   });
 
   it('regression: a broker that stops answering the probe makes health degraded until it answers again', async () => {
-    const { actor, sendUp } = scripted(0);
-    await waitFor(actor, (s) => s.matches('live'));
+    const { actor, sendUp, reach } = scripted(0);
+    await reach((s) => s.matches('live'));
     expect(healthFromTags(actor.getSnapshot())).toBe('ok');
     sendUp({ type: 'DEGRADED', check: 'broker', problem: 'broker not answering' });
     expect(actor.getSnapshot().value).toEqual({ live: 'degraded' });
@@ -77,8 +83,8 @@ describe('datastoreMachine', () => {
   });
 
   it('STOP shuts down once and ends in the final state', async () => {
-    const { actor, calls } = scripted(0);
-    await waitFor(actor, (s) => s.matches('live'));
+    const { actor, calls, reach } = scripted(0);
+    await reach((s) => s.matches('live'));
     actor.send({ type: 'STOP' });
     actor.send({ type: 'STOP' });
     await toPromise(actor);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise, toPromise, waitFor } from 'xstate';
+import { SimulatedClock } from '@candlestream/core';
 import type { FixedConsumerEvent } from './fixed-consumer.machine.js';
 import { fixedConsumerMachine } from './fixed-consumer.machine.js';
 import { healthFromTags, healthOfEveryState } from '@candlestream/runtime/machine';
@@ -34,8 +35,12 @@ function scripted(failures: number) {
     },
     delays: { restartDelay: 1 },
   });
-  const actor = createActor(machine).start();
-  return { actor, calls, sendUp: (e: FixedConsumerEvent) => send?.(e) };
+  // The machine's delays run on a simulated clock; reach() fires them until the state holds.
+  const clock = new SimulatedClock();
+  const actor = createActor(machine, { clock }).start();
+  type Snapshot = ReturnType<typeof actor.getSnapshot>;
+  const reach = (done: (s: Snapshot) => boolean) => clock.runUntil(waitFor(actor, done));
+  return { actor, calls, reach, sendUp: (e: FixedConsumerEvent) => send?.(e) };
 }
 
 describe('fixedConsumerMachine', () => {
@@ -53,8 +58,8 @@ describe('fixedConsumerMachine', () => {
   });
 
   it('backs off after failed connects, then restores before it consumes', async () => {
-    const { actor, calls } = scripted(2);
-    await waitFor(actor, (s) => s.matches({ consuming: 'healthy' }));
+    const { actor, calls, reach } = scripted(2);
+    await reach((s) => s.matches({ consuming: 'healthy' }));
     expect(calls).toMatchObject({ connect: 3, restore: 1, consume: 1 });
     // The failure count is reset once consuming, so the next failure backs off from the start.
     expect(actor.getSnapshot().context).toMatchObject({
@@ -65,8 +70,8 @@ describe('fixedConsumerMachine', () => {
   });
 
   it('is degraded while a dependency fails and healthy once every one is back', async () => {
-    const { actor, sendUp } = scripted(0);
-    await waitFor(actor, (s) => s.matches({ consuming: 'healthy' }));
+    const { actor, sendUp, reach } = scripted(0);
+    await reach((s) => s.matches({ consuming: 'healthy' }));
     sendUp({ type: 'DEGRADED', check: 'database', problem: 'connection refused' });
     sendUp({ type: 'DEGRADED', check: 'cache', problem: 'timeout' });
     expect(actor.getSnapshot().value).toEqual({ consuming: 'degraded' });
@@ -79,9 +84,9 @@ describe('fixedConsumerMachine', () => {
   });
 
   it('answers health from state tags: degraded while starting or degraded, down while backing off', async () => {
-    const { actor, sendUp } = scripted(1);
+    const { actor, sendUp, reach } = scripted(1);
     expect(healthFromTags(actor.getSnapshot())).toBe('degraded');
-    await waitFor(actor, (s) => s.matches({ consuming: 'healthy' }));
+    await reach((s) => s.matches({ consuming: 'healthy' }));
     expect(healthFromTags(actor.getSnapshot())).toBe('ok');
     sendUp({ type: 'DEGRADED', check: 'broker', problem: 'broker not answering' });
     expect(healthFromTags(actor.getSnapshot())).toBe('degraded');
@@ -91,18 +96,18 @@ describe('fixedConsumerMachine', () => {
   });
 
   it('a crashed consumer is stopped, and the machine reconnects and restores again', async () => {
-    const { actor, calls, sendUp } = scripted(0);
-    await waitFor(actor, (s) => s.matches({ consuming: 'healthy' }));
+    const { actor, calls, sendUp, reach } = scripted(0);
+    await reach((s) => s.matches({ consuming: 'healthy' }));
     sendUp({ type: 'CRASHED', error: 'coordinator is not aware of this member' });
     expect(calls.consumeStopped).toBe(1);
-    await waitFor(actor, (s) => s.matches({ consuming: 'healthy' }) && calls.consume === 2);
+    await reach((s) => s.matches({ consuming: 'healthy' }) && calls.consume === 2);
     expect(calls).toMatchObject({ connect: 2, restore: 2 });
     actor.stop();
   });
 
   it('STOP from any state shuts down once and ends in the final state', async () => {
-    const { actor, calls } = scripted(1000);
-    await waitFor(actor, (s) => s.matches('backingOff'));
+    const { actor, calls, reach } = scripted(1000);
+    await reach((s) => s.matches('backingOff'));
     actor.send({ type: 'STOP' });
     actor.send({ type: 'STOP' });
     await toPromise(actor);
