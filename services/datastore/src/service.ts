@@ -13,7 +13,7 @@ import { systemClock } from '@candlestream/core';
 import { Repository } from '@candlestream/db';
 import { createKafka, TOPICS } from '@candlestream/kafka';
 import type { Logger } from '@candlestream/logger';
-import type { HealthReport } from '@candlestream/runtime';
+import type { HealthReport, MachineService } from '@candlestream/runtime';
 import { listen, Metrics, PendingStops, startMachineService } from '@candlestream/runtime';
 import { builtPage, CHARTING_LIBRARY_DIR, WEB_DIST_DIR } from '@candlestream/web';
 import { connectActor } from './actors/connect.js';
@@ -37,14 +37,10 @@ export interface DatastoreOverrides {
   schema?: string;
 }
 
-export interface Datastore {
-  readonly port: number;
+/** The kernel's running service (port, state, health, done, stop) and the live view. */
+export interface Datastore extends MachineService {
   readonly metrics: Metrics;
   readonly live: LiveView;
-  state(): string;
-  health(): HealthReport;
-  readonly done: Promise<void>;
-  stop(): Promise<void>;
 }
 
 export async function startDatastore(
@@ -136,6 +132,8 @@ export async function startDatastore(
     }),
     logger,
     metrics,
+    // The machine's delays (backoff) run on the service's clock, like every other timer.
+    clock,
     // The API's own server answers /health and /metrics, in every state of the machine.
     ops: {
       serve: async (health) => {
@@ -168,13 +166,5 @@ export async function startDatastore(
     ],
   });
 
-  return {
-    port: service.port,
-    metrics,
-    live,
-    state: service.state,
-    health: service.health,
-    done: service.done,
-    stop: service.stop,
-  };
+  return { ...service, metrics, live };
 }

@@ -7,7 +7,7 @@ import { Repository } from '@candlestream/db';
 import type { TopicSpec } from '@candlestream/kafka';
 import { ConsumerLagReader, createKafka, KafkaPublisher, TOPICS } from '@candlestream/kafka';
 import type { Logger } from '@candlestream/logger';
-import type { HealthReport } from '@candlestream/runtime';
+import type { MachineService } from '@candlestream/runtime';
 import { Feed, Metrics, PendingStops, startMachineService } from '@candlestream/runtime';
 import { connectActor, restoreActor } from './actors/connect.js';
 import { consumeActor } from './actors/consume.js';
@@ -35,15 +35,11 @@ export interface FixedConsumerOverrides {
   brokerProbe?: Deps['brokerProbe'];
 }
 
-export interface FixedConsumer {
+/** The kernel's running service (state, health, done, stop), its port named `opsPort`. */
+export interface FixedConsumer extends Omit<MachineService, 'port'> {
   readonly opsPort: number;
   readonly pipeline: Pipeline;
   readonly metrics: Metrics;
-  state(): string;
-  health(): HealthReport;
-  /** Resolves when the actor reached its final state. */
-  readonly done: Promise<void>;
-  stop(): Promise<void>;
 }
 
 /** Builds the clients, provides the machine's actors and starts it; main.ts and tests call this. */
@@ -116,6 +112,8 @@ export async function startFixedConsumer(
     }),
     logger,
     metrics,
+    // The machine's delays (backoff) run on the service's clock, like every other timer.
+    clock,
     ops: { port: config.healthPort, portVariable: 'HEALTH_PORT' },
     checks: () => ({ liveCache: liveStore.kind, liveSymbols: pipeline.symbols().length }),
     // Closed after the consumer has left the group (the machine's stopping state), lag reader first.

@@ -3,7 +3,7 @@ import { encodeTick, systemClock } from '@candlestream/core';
 import type { TopicSpec } from '@candlestream/kafka';
 import { BatchingPublisher, createKafka, KafkaPublisher, TOPICS } from '@candlestream/kafka';
 import type { Logger } from '@candlestream/logger';
-import type { HealthReport } from '@candlestream/runtime';
+import type { MachineService } from '@candlestream/runtime';
 import { Feed, Metrics, startMachineService } from '@candlestream/runtime';
 import { connectActor } from './actors/connect.js';
 import type { BrokerHealth, Deps } from './actors/deps.js';
@@ -27,15 +27,14 @@ export interface ProducerOverrides {
   topic?: TopicSpec;
 }
 
-export interface Producer {
+/**
+ * The kernel's running service (state, health, stop; `done` also when a finite source ran out),
+ * its port named `opsPort`.
+ */
+export interface Producer extends Omit<MachineService, 'port'> {
   readonly opsPort: number;
   readonly metrics: Metrics;
-  state(): string;
-  health(): HealthReport;
   stats(): { received: number; published: number; buffered: number };
-  /** Resolves when the actor reached a final state (a finite source done, or stopped). */
-  readonly done: Promise<void>;
-  stop(): Promise<void>;
 }
 
 export async function startProducer(
@@ -110,6 +109,8 @@ export async function startProducer(
     }),
     logger,
     metrics,
+    // The machine's delays (backoff, resets) run on the service's clock, like every other timer.
+    clock,
     ops: { port: config.healthPort, portVariable: 'HEALTH_PORT' },
     checks: () => ({
       source: source.kind,
