@@ -2,9 +2,10 @@
  * A TradingView JS Datafeed (Charting Library docs: connecting_data/Datafeed-API) over the
  * datastore: history from /udf, live bars from /stream. Pass it as the widget's `datafeed`.
  */
-import type { Interval } from '@candlestream/core';
+import type { Interval, TimerHandle } from '@candlestream/core';
 import {
   RESOLUTIONS,
+  systemClock,
   errorMessage,
   parseResolution,
   parseSymbol,
@@ -43,8 +44,6 @@ const SEARCH_LIMIT = 30;
  * (PeriodParams docs: on the first request `to` may be ignored, it comes from Date.now()).
  */
 const FIRST_REQUEST_LOOKAHEAD_S = 86_400;
-
-type Timer = ReturnType<typeof setTimeout>;
 
 interface Listener {
   symbol: string;
@@ -107,7 +106,9 @@ function globalWebSocket(): WebSocketConstructor {
 
 export function createDatafeed(options: DatafeedOptions): CandlestreamDatafeed {
   const log = options.log ?? consoleLog;
+  const clock = options.clock ?? systemClock;
   const udf = new UdfClient({
+    clock,
     baseUrl: options.baseUrl,
     fetch: options.fetch ?? ((url, init) => globalThis.fetch(url, init)),
     timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
@@ -117,7 +118,7 @@ export function createDatafeed(options: DatafeedOptions): CandlestreamDatafeed {
   const bySeries = new Map<string, Set<Listener>>();
   /** Newest bar time handed out per series: seeds the no-older-bar rule of new listeners. */
   const lastBarTime = new Map<string, number>();
-  const timers = new Set<Timer>();
+  const timers = new Set<TimerHandle>();
   let destroyed = false;
 
   /**
@@ -126,7 +127,7 @@ export function createDatafeed(options: DatafeedOptions): CandlestreamDatafeed {
    */
   const later = (callback: () => void): void => {
     if (destroyed) return;
-    const timer = setTimeout(() => {
+    const timer = clock.setTimeout(() => {
       timers.delete(timer);
       if (!destroyed) callback();
     }, 0);
@@ -168,6 +169,7 @@ export function createDatafeed(options: DatafeedOptions): CandlestreamDatafeed {
   };
 
   const stream = new BarStream({
+    clock,
     url: streamUrl(options.baseUrl, options.token),
     WebSocket: options.WebSocket ?? globalWebSocket(),
     reconnect: { ...DEFAULT_RECONNECT, ...options.reconnect },
@@ -327,7 +329,7 @@ export function createDatafeed(options: DatafeedOptions): CandlestreamDatafeed {
       stream.close(); // reports 'closed' once, then nothing more
       destroyed = true;
       udf.close();
-      for (const timer of timers) clearTimeout(timer);
+      for (const timer of timers) clock.clearTimeout(timer);
       timers.clear();
       listeners.clear();
       bySeries.clear();

@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { SimulatedClock } from '@candlestream/core';
 import { createDatafeed } from './datafeed.js';
 import { FakeSocketFactory, FakeUdfServer, RECORDED, T0_S } from './testing.js';
 import type {
@@ -59,10 +60,6 @@ function recordedBar(i: number): Bar {
     volume: h.v[i]!,
   };
 }
-
-afterEach(() => {
-  vi.useRealTimers();
-});
 
 describe('onReady, search, resolve, time', () => {
   it("answers onReady with /udf/config's configuration", async () => {
@@ -233,22 +230,26 @@ describe('getBars', () => {
   });
 
   it('leaves no timer behind once answered', async () => {
-    vi.useFakeTimers();
-    const { feed } = setup();
+    const clock = new SimulatedClock();
+    const { feed } = setup({ clock });
     const outcome = getBars(feed, { countBack: 2 });
-    await vi.advanceTimersByTimeAsync(0);
+    await clock.advanceAsync(0);
     expect(await outcome).toMatchObject({ meta: { noData: false } });
-    expect(vi.getTimerCount()).toBe(0);
+    expect(clock.pendingTimers).toBe(0);
   });
 
   it('calls onError when the server does not answer in time', async () => {
-    vi.useFakeTimers();
-    const { feed } = setup({ fetch: () => new Promise(() => undefined), requestTimeoutMs: 5_000 });
+    const clock = new SimulatedClock();
+    const { feed } = setup({
+      fetch: () => new Promise(() => undefined),
+      requestTimeoutMs: 5_000,
+      clock,
+    });
     let settled = false;
     const outcome = getBars(feed, {}).finally(() => (settled = true));
-    await vi.advanceTimersByTimeAsync(4_999);
+    await clock.advanceAsync(4_999);
     expect(settled).toBe(false);
-    await vi.advanceTimersByTimeAsync(2);
+    await clock.advanceAsync(2);
     expect(await outcome).toEqual({ error: '/udf/history did not answer within 5000 ms' });
   });
 });
@@ -287,8 +288,8 @@ describe('callbacks are asynchronous (Datafeed API: "Asynchronous callbacks")', 
   it.each(calls)(
     '%s calls back in a later macrotask, never within the call',
     async (_name, call) => {
-      vi.useFakeTimers();
-      const { feed } = setup();
+      const clock = new SimulatedClock();
+      const { feed } = setup({ clock });
       let returned = false;
       const callback = vi.fn(() => returned);
       call(feed, callback);
@@ -296,7 +297,7 @@ describe('callbacks are asynchronous (Datafeed API: "Asynchronous callbacks")', 
       // The answer is at hand after a few microtasks; the callback must still wait for a task.
       for (let i = 0; i < 20; i++) await Promise.resolve();
       expect(callback).not.toHaveBeenCalled();
-      await vi.runAllTimersAsync();
+      await clock.runAllAsync();
       expect(callback).toHaveBeenCalledTimes(1);
       expect(callback.mock.results[0]?.value).toBe(true);
     },

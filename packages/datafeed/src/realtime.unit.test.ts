@@ -1,4 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { SimulatedClock } from '@candlestream/core';
 import { createDatafeed, streamUrl } from './datafeed.js';
 import { FakeSocketFactory, FakeUdfServer, RECORDED, T0_S } from './testing.js';
 import type { Bar, DatafeedOptions, LibrarySymbolInfo } from './types.js';
@@ -21,6 +22,7 @@ function setup(options: Partial<DatafeedOptions> = {}) {
     reconnect: { initialDelayMs: 500, maxDelayMs: 15_000, jitter: 0 },
     onConnectionState: (state) => states.push(state),
     log,
+    clock,
     ...options,
   });
   /** Subscribes a listener and returns its spies. */
@@ -36,7 +38,7 @@ function setup(options: Partial<DatafeedOptions> = {}) {
     feed.getBars(BTC, '1', period, onResult, (e) => {
       onResult(new Error(e));
     });
-    await vi.advanceTimersByTimeAsync(0);
+    await clock.advanceAsync(0);
     expect(onResult.mock.calls[0]?.[0]).toHaveLength(2);
   };
   return { feed, sockets, states, log, listen, loadHistory };
@@ -57,11 +59,10 @@ function bar(symbol: string, interval: string, minute: number, close = 69_550) {
 const times = (spy: { mock: { calls: [Bar][] } }): number[] =>
   spy.mock.calls.map(([b]) => (b.time - T0_MS) / MINUTE_MS);
 
+/** The datafeed's timers (callbacks, reconnects, watchdog, deadlines) run on it; tests advance it. */
+let clock: SimulatedClock;
 beforeEach(() => {
-  vi.useFakeTimers();
-});
-afterEach(() => {
-  vi.useRealTimers();
+  clock = new SimulatedClock();
 });
 
 describe('subscribeBars', () => {
@@ -185,14 +186,14 @@ describe('reconnecting', () => {
     sockets.last.open();
     sockets.last.drop();
     expect(states).toEqual(['connecting', 'open', 'reconnecting']);
-    await vi.advanceTimersByTimeAsync(499);
+    await clock.advanceAsync(499);
     expect(sockets.sockets).toHaveLength(1);
-    await vi.advanceTimersByTimeAsync(1);
+    await clock.advanceAsync(1);
     expect(sockets.sockets).toHaveLength(2);
     sockets.last.drop(); // the server is still down
-    await vi.advanceTimersByTimeAsync(999);
+    await clock.advanceAsync(999);
     expect(sockets.sockets).toHaveLength(2);
-    await vi.advanceTimersByTimeAsync(1);
+    await clock.advanceAsync(1);
     expect(sockets.sockets).toHaveLength(3);
     feed.unsubscribeBars('eth'); // while down: not re-sent
     sockets.last.open();
@@ -203,14 +204,14 @@ describe('reconnecting', () => {
     expect(states.at(-1)).toBe('open');
     expect(a.onReset).not.toHaveBeenCalled(); // not from inside the socket event
     feed.unsubscribeBars('btc5'); // gone before its reset is due: not called
-    await vi.advanceTimersByTimeAsync(0);
+    await clock.advanceAsync(0);
     expect(a.onReset).toHaveBeenCalledTimes(1);
     expect(eth.onReset).not.toHaveBeenCalled();
     expect(btc5.onReset).not.toHaveBeenCalled();
     sockets.last.receive(bar('BTC-USD', '1m', 9));
     expect(times(a.onTick)).toEqual([9]);
     sockets.last.drop(); // an open resets the backoff
-    await vi.advanceTimersByTimeAsync(500);
+    await clock.advanceAsync(500);
     expect(sockets.sockets).toHaveLength(4);
   });
 
@@ -225,7 +226,7 @@ describe('reconnecting', () => {
       sockets.last.drop();
       let waited = 0;
       while (sockets.sockets.length === before) {
-        await vi.advanceTimersByTimeAsync(100);
+        await clock.advanceAsync(100);
         waited += 100;
       }
       waits.push(waited);
@@ -238,15 +239,15 @@ describe('reconnecting', () => {
     listen('a');
     const first = sockets.last;
     first.open();
-    await vi.advanceTimersByTimeAsync(30_000);
+    await clock.advanceAsync(30_000);
     first.receive({ type: 'heartbeat', time: '2024-06-10T12:06:00.000Z' });
-    await vi.advanceTimersByTimeAsync(44_999);
+    await clock.advanceAsync(44_999);
     expect(first.closedWith).toBeUndefined();
-    await vi.advanceTimersByTimeAsync(1);
+    await clock.advanceAsync(1);
     expect(first.closedWith).toEqual({ code: 4000, reason: 'silent' });
     expect(first.onmessage).toBeNull();
     expect(states.at(-1)).toBe('reconnecting');
-    await vi.advanceTimersByTimeAsync(500);
+    await clock.advanceAsync(500);
     expect(sockets.sockets).toHaveLength(2);
   });
 
@@ -256,13 +257,13 @@ describe('reconnecting', () => {
     sockets.last.open();
     feed.unsubscribeBars('a');
     sockets.last.drop();
-    await vi.advanceTimersByTimeAsync(60_000);
+    await clock.advanceAsync(60_000);
     expect(sockets.sockets).toHaveLength(1);
     expect(states).toEqual(['connecting', 'open', 'closed']);
     const b = listen('b');
     expect(sockets.sockets).toHaveLength(2);
     sockets.last.open();
-    await vi.advanceTimersByTimeAsync(0);
+    await clock.advanceAsync(0);
     expect(b.onReset).not.toHaveBeenCalled();
     expect(states.slice(3)).toEqual(['connecting', 'open']);
   });
@@ -274,7 +275,7 @@ describe('destroy', () => {
     const a = listen('a');
     sockets.last.open();
     sockets.last.drop();
-    await vi.advanceTimersByTimeAsync(500);
+    await clock.advanceAsync(500);
     const socket = sockets.last;
     socket.open(); // reconnected: a reset is now due
     const late = vi.fn();
@@ -290,11 +291,11 @@ describe('destroy', () => {
     expect(socket.closedWith).toEqual({ code: 1000, reason: 'datafeed destroyed' });
     expect(socket.onmessage).toBeNull();
     expect(states.at(-1)).toBe('closed');
-    expect(vi.getTimerCount()).toBe(0); // no retry, watchdog, request deadline or callback left
+    expect(clock.pendingTimers).toBe(0); // no retry, watchdog, request deadline or callback left
     const reported = states.length;
     socket.receive(bar('BTC-USD', '1m', 9)); // a frame already in flight
     feed.subscribeBars(BTC, '1', late, 'b', late);
-    await vi.advanceTimersByTimeAsync(120_000);
+    await clock.advanceAsync(120_000);
     expect(late).not.toHaveBeenCalled();
     expect(a.onTick).not.toHaveBeenCalled();
     expect(a.onReset).not.toHaveBeenCalled();
@@ -308,7 +309,7 @@ describe('destroy', () => {
     sockets.last.open();
     sockets.last.drop();
     feed.destroy();
-    await vi.advanceTimersByTimeAsync(60_000);
+    await clock.advanceAsync(60_000);
     expect(sockets.sockets).toHaveLength(1);
   });
 });

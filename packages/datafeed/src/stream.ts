@@ -4,7 +4,7 @@
  * between attempts, and a watchdog that replaces a socket gone silent (a half-open TCP connection
  * raises no close event for minutes).
  */
-import type { Interval } from '@candlestream/core';
+import type { Clock, Interval, TimerHandle } from '@candlestream/core';
 import {
   backoffDelayMs,
   errorMessage,
@@ -19,8 +19,6 @@ const READY_STATE_OPEN = 1;
 const CLOSE_NORMAL = 1000;
 /** An application close code (4000-4999): we gave up on a silent socket. */
 const CLOSE_STALE = 4000;
-
-type Timer = ReturnType<typeof setTimeout>;
 
 export interface StreamBar {
   symbol: string;
@@ -39,6 +37,8 @@ export interface BarStreamOptions {
   onResync: () => void;
   onState: (state: ConnectionState) => void;
   log: LogFunction;
+  /** The reconnect delays and the watchdog run on it. */
+  clock: Clock;
 }
 
 /** Interval names (`1m`) and TradingView resolutions (`1`, `1D`), as the server accepts both. */
@@ -83,8 +83,8 @@ export class BarStream {
   #state: ConnectionState = 'closed';
   /** Failed attempts since the last open; the backoff exponent. */
   #attempt = 0;
-  #retryTimer: Timer | undefined;
-  #staleTimer: Timer | undefined;
+  #retryTimer: TimerHandle | undefined;
+  #staleTimer: TimerHandle | undefined;
   /** Lost while subscribed: the next open must tell listeners to refetch. */
   #missed = false;
   #closed = false;
@@ -115,8 +115,8 @@ export class BarStream {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#retryTimer);
-    clearTimeout(this.#staleTimer);
+    this.#options.clock.clearTimeout(this.#retryTimer);
+    this.#options.clock.clearTimeout(this.#staleTimer);
     this.#discardSocket(CLOSE_NORMAL, 'datafeed destroyed');
     this.#series.clear();
     this.#setState('closed');
@@ -182,7 +182,7 @@ export class BarStream {
 
   /** The socket is gone (closed, failed or given up on): retry while anything is subscribed. */
   #lost(): void {
-    clearTimeout(this.#staleTimer);
+    this.#options.clock.clearTimeout(this.#staleTimer);
     if (this.#closed) return;
     if (this.#series.size === 0) {
       // Nothing to follow: the next watch() opens a socket again.
@@ -198,14 +198,14 @@ export class BarStream {
       multiplier: 2,
       jitter,
     });
-    this.#retryTimer = setTimeout(() => this.#connect(), delayMs);
+    this.#retryTimer = this.#options.clock.setTimeout(() => this.#connect(), delayMs);
   }
 
   #armWatchdog(): void {
-    clearTimeout(this.#staleTimer);
+    this.#options.clock.clearTimeout(this.#staleTimer);
     const silenceMs = this.#options.staleAfterMs;
     if (silenceMs <= 0) return;
-    this.#staleTimer = setTimeout(() => {
+    this.#staleTimer = this.#options.clock.setTimeout(() => {
       this.#options.log('stream silent, reconnecting', { silenceMs });
       this.#discardSocket(CLOSE_STALE, 'silent');
       this.#lost();

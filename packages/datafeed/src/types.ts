@@ -3,6 +3,7 @@
  * needs no licensed typings. Shapes follow the Charting Library docs (api/interfaces/
  * Datafeed.IDatafeedChartApi, LibrarySymbolInfo, HistoryMetadata, PeriodParams).
  */
+import type { Clock } from '@candlestream/core';
 
 /** A resolution such as `1`, `60`, `1D`, `1W`; nominal, as in TradingView's typings. */
 export type ResolutionString = string & { readonly __resolution?: 'ResolutionString' };
@@ -153,6 +154,8 @@ export interface DatafeedOptions {
   onConnectionState?: (state: ConnectionState) => void;
   /** Failures that have no TradingView callback (stream errors, a throwing listener). */
   log?: LogFunction;
+  /** Whose timers the datafeed uses (callbacks, deadlines, reconnects). Default core's systemClock. */
+  clock?: Clock;
 }
 
 /** TradingView's IDatafeedChartApi & IExternalDatafeed, plus destroy(). */

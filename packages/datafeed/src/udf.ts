@@ -3,6 +3,7 @@
  * TradingView's types. Every value is checked: a datafeed that hands the chart `undefined` prices
  * fails far from the cause.
  */
+import type { Clock, TimerHandle } from '@candlestream/core';
 import { errorMessage } from '@candlestream/core';
 import type {
   Bar,
@@ -30,6 +31,8 @@ export interface UdfClientOptions {
   token?: string;
   fetch: FetchLike;
   timeoutMs: number;
+  /** The request deadlines run on it. */
+  clock: Clock;
 }
 
 type Params = Record<string, string | number | undefined>;
@@ -54,6 +57,7 @@ export class UdfClient {
   readonly #headers: Record<string, string>;
   readonly #fetch: FetchLike;
   readonly #timeoutMs: number;
+  readonly #clock: Clock;
   /** Cancels of the requests under way: abort, clear the deadline, settle at once. */
   readonly #inFlight = new Set<() => void>();
   #closed = false;
@@ -63,6 +67,7 @@ export class UdfClient {
     this.#headers = options.token ? { Authorization: `Bearer ${options.token}` } : {};
     this.#fetch = options.fetch;
     this.#timeoutMs = options.timeoutMs;
+    this.#clock = options.clock;
   }
 
   /** GET /udf/<path>, the body as text; a failure of any kind is a UdfError saying what. */
@@ -75,16 +80,17 @@ export class UdfClient {
     const search = query.toString();
     const url = `${this.#base}${path}${search ? `?${search}` : ''}`;
     const controller = new AbortController();
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    const clock = this.#clock;
+    let timer: TimerHandle | undefined;
     let cancel = (): void => undefined;
     // Raced rather than trusted to the abort signal: an injected fetch may ignore it.
     const deadline = new Promise<never>((_resolve, reject) => {
       const stop = (message: string): void => {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         controller.abort();
         reject(new UdfError(message));
       };
-      timer = setTimeout(
+      timer = clock.setTimeout(
         () => stop(`/udf/${path} did not answer within ${this.#timeoutMs} ms`),
         this.#timeoutMs,
       );
@@ -108,7 +114,7 @@ export class UdfClient {
       if (err instanceof UdfError) throw err;
       throw new UdfError(`/udf/${path} failed: ${errorMessage(err)}`);
     } finally {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       this.#inFlight.delete(cancel);
     }
   }
