@@ -1,5 +1,5 @@
 import type { MarketSymbol } from '@candlestream/core';
-import { AppError, aggregateTicks, tickSchema } from '@candlestream/core';
+import { AppError, SimulatedClock, aggregateTicks, tickSchema } from '@candlestream/core';
 import { seededRandom } from '@candlestream/core/testing';
 import { describe, expect, it } from 'vitest';
 import type { CcMinuteCandle } from './cryptocompare-rest.js';
@@ -184,29 +184,36 @@ describe('withRetries', () => {
 
   it('retries retriable errors, then returns the success', async () => {
     let calls = 0;
-    const result = await withRetries(
-      'op',
-      () => {
-        calls++;
-        if (calls < 3) return Promise.reject(new AppError('RATE_LIMITED', 'slow down'));
-        return Promise.resolve('ok');
-      },
-      fast,
+    const clock = new SimulatedClock();
+    const result = await clock.runUntil(
+      withRetries(
+        'op',
+        () => {
+          calls++;
+          if (calls < 3) return Promise.reject(new AppError('RATE_LIMITED', 'slow down'));
+          return Promise.resolve('ok');
+        },
+        { ...fast, clock },
+      ),
     );
     expect([result, calls]).toEqual(['ok', 3]);
   });
 
   it('stops at maxAttempts and throws the last error', async () => {
     let calls = 0;
+    const clock = new SimulatedClock();
     const run = withRetries(
       'op',
       () => {
         calls++;
         return Promise.reject(new AppError('UNAVAILABLE', `down ${calls}`));
       },
-      { ...fast, maxAttempts: 4 },
+      { ...fast, maxAttempts: 4, clock },
     );
-    await expect(run).rejects.toMatchObject({ code: 'UNAVAILABLE', message: 'down 4' });
+    await expect(clock.runUntil(run)).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+      message: 'down 4',
+    });
     expect(calls).toBe(4);
   });
 
