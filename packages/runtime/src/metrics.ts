@@ -5,6 +5,8 @@
  * The thin classes below keep the services' calls small (`inc`, `set`, `observe`) and keep a
  * local copy of counter values, so a service can report its own totals (`get`) synchronously.
  */
+import type { Clock, TimerHandle } from '@candlestream/core';
+import { systemClock } from '@candlestream/core';
 import client from 'prom-client';
 
 export type Labels = Readonly<Record<string, string>>;
@@ -85,6 +87,8 @@ export const SCRAPE_COLLECT_TIMEOUT_MS = 2_000;
 export interface MetricsOptions {
   /** Node's default process metrics (CPU, memory, event loop lag, GC); default true. */
   processMetrics?: boolean;
+  /** Times the scrape's wait for its collectors; SimulatedClock in tests. */
+  clock?: Clock;
 }
 
 /** One registry per service; platform names get the `candlestream_<service>_` prefix. */
@@ -92,8 +96,10 @@ export class Metrics {
   readonly registry = new client.Registry();
   readonly #prefix: string;
   readonly #collectors: (() => Promise<void>)[] = [];
+  readonly #clock: Clock;
 
   constructor(service: string, options: MetricsOptions = {}) {
+    this.#clock = options.clock ?? systemClock;
     this.#prefix = `candlestream_${service.replace(/[^a-zA-Z0-9_]/g, '_')}_`;
     if (options.processMetrics ?? true) client.collectDefaultMetrics({ register: this.registry });
   }
@@ -162,10 +168,12 @@ export class Metrics {
   /** Runs the collectors, then renders: what `/metrics` answers. */
   async scrape(timeoutMs = SCRAPE_COLLECT_TIMEOUT_MS): Promise<string> {
     if (this.#collectors.length > 0) {
-      let timer: NodeJS.Timeout | undefined;
+      let timer: TimerHandle | undefined;
       const collected = Promise.allSettled(this.#collectors.map((c) => c()));
-      const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
-      await Promise.race([collected, timedOut]).finally(() => clearTimeout(timer));
+      const timedOut = new Promise<void>(
+        (resolve) => (timer = this.#clock.setTimeout(resolve, timeoutMs)),
+      );
+      await Promise.race([collected, timedOut]).finally(() => this.#clock.clearTimeout(timer));
     }
     return this.render();
   }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { SimulatedClock } from '@candlestream/core';
 import { Metrics } from './metrics.js';
 
 describe('Metrics', () => {
@@ -16,7 +17,8 @@ describe('Metrics', () => {
   });
 
   it('runs the scrape collectors before rendering, and answers in time when one hangs', async () => {
-    const metrics = new Metrics('svc');
+    const clock = new SimulatedClock(0);
+    const metrics = new Metrics('svc', { clock });
     const lag = metrics.gauge('lag', 'messages behind', undefined, { labels: ['partition'] });
     let behind = 7;
     metrics.onScrape(() => {
@@ -24,9 +26,13 @@ describe('Metrics', () => {
       return Promise.resolve();
     });
     metrics.onScrape(() => new Promise<void>(() => undefined));
-    expect(await metrics.scrape(50)).toContain('candlestream_svc_lag{partition="0"} 7');
+    expect(await clock.runUntil(metrics.scrape(50))).toContain(
+      'candlestream_svc_lag{partition="0"} 7',
+    );
     behind = 0;
-    expect(await metrics.scrape(50)).toContain('candlestream_svc_lag{partition="0"} 0');
+    expect(await clock.runUntil(metrics.scrape(50))).toContain(
+      'candlestream_svc_lag{partition="0"} 0',
+    );
   });
 
   it('serves Node process metrics and labelled histograms (prom-client)', async () => {
