@@ -3,6 +3,7 @@ import type { Logger } from '@candlestream/logger';
 import type { HealthReport, Metrics } from '@candlestream/runtime';
 import { LATENCY_BUCKETS_S } from '@candlestream/runtime';
 import express from 'express';
+import helmet from 'helmet';
 import type { BarService } from './bars.js';
 import type { Authenticator } from './http/auth.js';
 import { requireAuth } from './http/auth.js';
@@ -35,6 +36,15 @@ const SLOW_REQUEST_MS = 500;
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  // Security headers (helmet's defaults: CSP 'self', nosniff, frame and referrer policies), with
+  // two changes: the API is made to be read from other origins (a TradingView page elsewhere),
+  // and the platform serves plain HTTP by default, where upgrading requests would break the page.
+  app.use(
+    helmet({
+      crossOriginResourcePolicy: { policy: 'cross-origin' },
+      contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+    }),
+  );
   app.set('trust proxy', 'loopback');
   const log = deps.logger.child({ component: 'http' });
   const requests = deps.metrics.counter('http_requests_total', 'HTTP requests answered', {

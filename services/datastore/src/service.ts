@@ -78,7 +78,11 @@ export async function startDatastore(
   const live = new LiveView({ store, cache, logger });
   const bars = new BarService({ repository, cache, live, clock, maxBars: config.maxBars });
   const symbols = new SymbolRegistry(config.symbols, repository, clock);
-  const limiter = createRateLimiter({ requestsPerMinute: config.rateLimitPerMinute, clock });
+  const limiter = createRateLimiter({
+    requestsPerMinute: config.rateLimitPerMinute,
+    redis,
+    keyPrefix: config.cachePrefix,
+  });
 
   // The kernel hands /health over before the server listens (see `serve` below).
   let healthOf: () => HealthReport = () => {
