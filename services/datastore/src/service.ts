@@ -124,6 +124,7 @@ export async function startDatastore(
     barUpdates: TOPICS.barUpdates,
     groupId: `${SERVICE_NAME}-${randomUUID()}`,
     stops: new PendingStops(),
+    clock,
   };
   const service = await startMachineService({
     name: SERVICE_NAME,

@@ -68,7 +68,11 @@ export async function startFixedConsumer(
   const liveStore =
     overrides.liveStore ??
     createLiveBarStore({ redisUrl: config.redisUrl, prefix: config.cachePrefix, logger });
-  const lag = new ConsumerLagReader(kafka, { groupId: config.groupId, topic: topics.ticks.name });
+  const lag = new ConsumerLagReader(kafka, {
+    groupId: config.groupId,
+    topic: topics.ticks.name,
+    clock,
+  });
   const pipelineHealth = new Feed<DependencyHealth>();
   const pipeline = new Pipeline({
     repository,

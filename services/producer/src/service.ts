@@ -57,6 +57,7 @@ export async function startProducer(
     maxBatchItems: MAX_BATCH_TRADES,
     maxBufferedItems: MAX_BUFFERED_TRADES,
     lingerMs: LINGER_MS,
+    clock,
     send: async (batch) => {
       const started = Date.now();
       await publisher.send(
@@ -96,6 +97,7 @@ export async function startProducer(
     lastSourceStatus: undefined,
     maxRate: config.maxRate,
     drainTimeoutMs: DRAIN_TIMEOUT_MS,
+    clock,
   };
   const service = await startMachineService({
     name: SERVICE_NAME,
