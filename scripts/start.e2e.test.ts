@@ -35,10 +35,16 @@ interface Started {
 }
 
 /** Runs the start script in its own process group, as a terminal would, until it prints the chart URL. */
-async function start(dataDir: string): Promise<Started> {
+async function start(dataDir: string, extraEnv: Record<string, string> = {}): Promise<Started> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
     cwd: ROOT,
-    env: { ...process.env, PORT: '0', CANDLESTREAM_DATA_DIR: dataDir, LOG_LEVEL: 'info' },
+    env: {
+      ...process.env,
+      PORT: '0',
+      CANDLESTREAM_DATA_DIR: dataDir,
+      LOG_LEVEL: 'info',
+      ...extraEnv,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -154,5 +160,34 @@ describe.skipIf(skip)('pnpm start', () => {
     expect(resumed.length).toBeGreaterThanOrEqual(earlier.length);
     const again = await stop(second);
     expect(again.filter(alive)).toEqual([]);
+  });
+
+  it('regression: a finished source no longer stops the platform; start reports the backlog stored', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cs-start-finite-'));
+    const LIMIT = 3_000;
+    try {
+      const started = await start(dir, {
+        SYNTHETIC_START: new Date(Date.now() - 6 * 3_600_000).toISOString(),
+        SYNTHETIC_LIMIT: String(LIMIT),
+      });
+      leftovers.push(started.child);
+      const text = (): string => started.lines.join('\n');
+      await expect
+        .poll(text, { timeout: 60_000 })
+        .toMatch(new RegExp(`backlog stored: ${LIMIT} trades stored`));
+      expect(text()).toMatch(
+        new RegExp(`producer\\s+info\\s+source: source finished .*published=${LIMIT}`),
+      );
+      expect(text()).toMatch(/producer finished its source; the rest keeps running/);
+      expect(text()).not.toMatch(/exited unexpectedly/);
+      // Still up: the datastore answers and serves the stored history.
+      expect(started.child.exitCode).toBeNull();
+      const health = (await (await fetch(`${started.chart}health`)).json()) as { status: string };
+      expect(health.status).toBe('ok');
+      const processes = await stop(started);
+      expect(processes.filter(alive)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

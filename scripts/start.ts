@@ -122,7 +122,11 @@ function launch(name: string, args: string[], extraEnv: Record<string, string>):
     process.stderr.write(pretty(name, text)),
   );
   void entry.exited.then((code) => {
-    if (!stopping) {
+    if (!stopping && name === 'producer' && code === 0) {
+      // A finite source (SYNTHETIC_LIMIT, TRADES_FILE, a history range) ran out: a normal end.
+      say('producer finished its source; the rest keeps running');
+      void reportBacklog();
+    } else if (!stopping) {
       say(`${name} exited unexpectedly (${code}); stopping everything`);
       void stopAll(1);
     }
@@ -199,6 +203,35 @@ async function startPostgres(): Promise<string> {
   return `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${port}/${PG_DATABASE}`;
 }
 
+/** The fixed consumer's `consumer_lag_messages` (all partitions) and `trades_stored_total`. */
+async function consumerProgress(): Promise<{ lag: number; stored: number } | undefined> {
+  const port = children.find((c) => c.name === 'fixed-consumer')?.port;
+  if (!port) return undefined;
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const sum = (metric: string): number | undefined => {
+    const values = [...text.matchAll(new RegExp(`^${metric}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))];
+    return values.length ? values.reduce((n, m) => n + Number(m[1]), 0) : undefined;
+  };
+  const lag = sum('candlestream_fixed_consumer_consumer_lag_messages');
+  const stored = sum('candlestream_fixed_consumer_trades_stored_total') ?? 0;
+  return lag === undefined ? undefined : { lag, stored };
+}
+
+/** After a finite source: one line once the fixed consumer has stored everything published. */
+async function reportBacklog(): Promise<void> {
+  const started = Date.now();
+  for (;;) {
+    if (stopping) return;
+    const progress = await consumerProgress().catch(() => undefined);
+    if (progress?.lag === 0) {
+      const seconds = ((Date.now() - started) / 1_000).toFixed(1);
+      say(`backlog stored: ${progress.stored} trades stored, ${seconds} s after the source ended`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 async function health(
   port: number | undefined,
 ): Promise<{ status: string; state: string } | undefined> {
@@ -261,11 +294,15 @@ async function main(): Promise<void> {
   });
 
   const services = [consumer, producer, datastore];
+  // A producer whose finite source already ran out has exited 0: it counts as done.
+  const finished = (s: Child): boolean => s.name === 'producer' && s.process.exitCode === 0;
+  const report = (s: Child): Promise<{ status: string; state: string } | undefined> =>
+    finished(s) ? Promise.resolve({ status: 'ok', state: 'done' }) : health(s.port);
   await waitFor('every service', async () => {
-    const reports = await Promise.all(services.map((s) => health(s.port)));
+    const reports = await Promise.all(services.map(report));
     return reports.every((r) => r?.status === 'ok');
   });
-  const reports = await Promise.all(services.map((s) => health(s.port)));
+  const reports = await Promise.all(services.map(report));
   process.stdout.write('\n');
   services.forEach((s, i) =>
     say(

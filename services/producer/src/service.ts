@@ -125,6 +125,20 @@ export async function startProducer(
       { name: 'buffer', close: () => buffer.close({ drain: false }) },
     ],
   });
+  // A finite source that ran out is a normal end: one summary line, then the process exits 0
+  // (runService), which `pnpm start` treats as normal too (docs/RUNNING.md).
+  const startedAt = Date.now();
+  void service.done.then(
+    () => {
+      if (service.state() !== 'done') return;
+      logger.child({ component: 'source' }).info('source finished', {
+        source: source.kind,
+        published: published.get(),
+        durationMs: Date.now() - startedAt,
+      });
+    },
+    () => undefined,
+  );
   return {
     opsPort: service.port,
     metrics,
