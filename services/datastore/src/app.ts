@@ -21,6 +21,8 @@ export interface AppDeps {
   now: () => EpochMs;
   auth: Authenticator;
   limiter: RateLimiter;
+  /** TRUST_PROXY: proxies whose X-Forwarded-For names the client; none when unset. */
+  trustProxy?: readonly string[] | undefined;
   health: () => HealthReport;
   metrics: Metrics;
   logger: Logger;
@@ -45,7 +47,9 @@ export function createApp(deps: AppDeps): express.Express {
       contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
     }),
   );
-  app.set('trust proxy', 'loopback');
+  // `req.ip` (the rate limit's key without a token) reads X-Forwarded-For only from the proxies
+  // TRUST_PROXY names: trusted from anyone, a rotating header would be a fresh budget each time.
+  app.set('trust proxy', deps.trustProxy ? [...deps.trustProxy] : false);
   const log = deps.logger.child({ component: 'http' });
   const requests = deps.metrics.counter('http_requests_total', 'HTTP requests answered', {
     labels: ['route', 'status'],

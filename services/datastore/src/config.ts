@@ -1,6 +1,45 @@
 import type { ConfigOf, Env } from '@candlestream/config';
 import { authProblems, loadConfig, vars } from '@candlestream/config';
+import { isIP } from 'node:net';
 import Joi from 'joi';
+
+/** proxy-addr's named ranges (express `trust proxy`), besides addresses and CIDR subnets. */
+const PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * TRUST_PROXY: the proxies whose `X-Forwarded-For` names the client, comma-separated: addresses,
+ * subnets (`10.0.0.0/8`) or `loopback`, `linklocal`, `uniquelocal`. Anything else is refused here
+ * rather than by express at startup.
+ */
+export function parseTrustProxy(value: string): string[] {
+  const entries = value
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
+  for (const entry of entries) {
+    const [address = '', bits, ...rest] = entry.split('/');
+    const family = isIP(address);
+    const prefixOk =
+      bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+    if (PROXY_RANGES.has(entry)) continue;
+    if (family === 0 || !prefixOk || rest.length > 0) {
+      throw new Error(
+        `has ${JSON.stringify(entry)}, which is not an address, a subnet, loopback, linklocal or uniquelocal`,
+      );
+    }
+  }
+  return entries;
+}
+
+function trustProxySchema(): Joi.Schema {
+  return Joi.string().custom((value: string, helpers) => {
+    try {
+      return parseTrustProxy(value);
+    } catch (err) {
+      return helpers.message({ custom: `{{#label}} ${(err as Error).message}` });
+    }
+  });
+}
 
 const spec = {
   kafkaBrokers: vars.kafkaBrokers(),
@@ -19,6 +58,8 @@ const spec = {
     Joi.number().integer().min(1).max(1_000_000),
     { fallback: 600 },
   ),
+  /** Proxies trusted to name the client in X-Forwarded-For; unset: the header is never used. */
+  trustProxy: vars.custom<string[] | undefined>('TRUST_PROXY', trustProxySchema()),
   /** Most bars one answer may hold; a longer range is a 400 that says so. */
   maxBars: vars.custom<number>('MAX_BARS', Joi.number().integer().min(100).max(1_000_000), {
     fallback: 20_000,

@@ -94,6 +94,7 @@ export async function startDatastore(
     now,
     auth,
     limiter,
+    trustProxy: config.trustProxy,
     health: () => healthOf(),
     metrics,
     logger,
