@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AppError, MINUTE_MS } from '@candlestream/core';
+import type { BarUpdate, Interval, MarketSymbol, Tick } from '@candlestream/core';
+import { AppError, LiveCandles, MINUTE_MS, coalesceUpdates, toIso } from '@candlestream/core';
 import { silentLogger } from '@candlestream/logger';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClientOptions } from 'ws';
@@ -172,6 +173,59 @@ describe('/stream hub', () => {
     feed.push(barUpdate('BTC-USD', '1m', T0 + MINUTE_MS, 3));
     await waitUntil(() => client.bars().some((m) => m.bar?.close === 3), 'the sentinel bar');
     expect(closes(client.bars())).toEqual([1, 2, 2.5, 3]);
+  });
+
+  // Regression: a minute stays open for the allowed lateness, so its final reached the hub after
+  // the next minute's forming bar and was dropped as older; no client ever got final: true.
+  it('sends every closed bar once, final, in order, as the fixed consumer publishes them', async () => {
+    const { url, feed } = await startHub();
+    const client = await connect(url);
+    await subscribed(client, 'BTC-USD', '1m');
+    await subscribed(client, 'BTC-USD', '5m');
+    const live = new LiveCandles({ allowedLatenessMs: 5_000 });
+    const published: BarUpdate[] = [];
+    // A trade every 10 s from 12:00 to 12:10:50, each a batch published as the pipeline does.
+    for (let k = 0; k < 66; k++) {
+      const price = 100 + k;
+      const tick: Tick = {
+        v: 1,
+        symbol: 'BTC-USD' as MarketSymbol,
+        ts: T0 + k * 10_000,
+        price,
+        size: 1,
+        side: 'buy',
+        id: `t${k}`,
+        source: 'synthetic',
+      };
+      const updates = coalesceUpdates(live.add(tick).events);
+      published.push(...updates);
+      feed.push(...updates);
+    }
+    await client.sync();
+    const finals = (interval: Interval): string[] =>
+      published.filter((u) => u.interval === interval && u.final).map((u) => toIso(u.bar.time));
+    const expected1m = finals('1m');
+    const expected5m = finals('5m');
+    expect(expected1m).toHaveLength(10);
+    expect(expected5m).toEqual(['2024-01-01T12:00:00.000Z', '2024-01-01T12:05:00.000Z']);
+    // The pipeline's order is the one that broke: the next bar forms before the final arrives.
+    const firstFinal = published.findIndex((u) => u.interval === '1m' && u.final);
+    expect(published.slice(0, firstFinal).some((u) => u.interval === '1m' && u.bar.time > T0)).toBe(
+      true,
+    );
+    const received = (interval: Interval): string[] =>
+      client
+        .bars()
+        .filter((m) => m.interval === interval && m.final)
+        .map((m) => m.bar?.time ?? '');
+    expect(received('1m')).toEqual(expected1m);
+    expect(received('5m')).toEqual(expected5m);
+    // Forming bars still never go back in time.
+    for (const interval of ['1m', '5m'] as const) {
+      const forming = client.bars().filter((m) => m.interval === interval && !m.final);
+      const times = forming.map((m) => m.bar?.time ?? '');
+      expect(times).toEqual([...times].sort());
+    }
   });
 
   it('stops updates after unsubscribe', async () => {

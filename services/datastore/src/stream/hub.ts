@@ -1,6 +1,7 @@
 /**
  * The /stream WebSocket hub: clients subscribe to (symbol, interval) series and get the current
- * bar, then every update, never going back in time. One feed listener serves every client.
+ * bar, then every update: forming bars never go back in time, closed bars arrive final, once, in
+ * order (protocol.ts `shouldSend`). One feed listener serves every client.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';

@@ -1,6 +1,7 @@
 /**
- * The /stream wire protocol: what clients may send, what the hub answers, and the ordering rule
- * that keeps a subscription from ever going back in time. Pure; the hub does the I/O.
+ * The /stream wire protocol: what clients may send, what the hub answers, and the ordering rule of
+ * a subscription (forming bars never go back; finals once each, ascending). Pure; the hub does the
+ * I/O.
  */
 import type { BarUpdate, Decoded, EpochMs, Interval, MarketSymbol } from '@candlestream/core';
 import {
@@ -117,21 +118,60 @@ export function barMessage(update: BarUpdate): BarMessage {
   };
 }
 
-/** The newest bar a subscription has been sent. */
+/** Bars a subscription was sent as forming and may still owe a final for; older ones are dropped. */
+const MAX_OPEN_BARS = 16;
+
+/** What one subscription has been sent, enough to decide what may follow. */
 export interface SentMark {
+  /** Open time of the newest bar sent, forming or final. */
   time: EpochMs;
+  /** Whether that newest bar was last sent as final. */
   final: boolean;
+  /** Open time of the newest final bar sent; finals go out in this order. */
+  closed: EpochMs | undefined;
+  /** Open times of bars sent forming but not yet final, ascending, all after `closed`. */
+  open: readonly EpochMs[];
 }
 
 /**
- * Whether `update` may follow `last` on one subscription: never an older bar, and never a forming
- * version of a bar already sent as final. A same-time update is sent (the forming bar moved, or a
- * final bar was corrected by late trades).
+ * Whether `update` may follow `last` on one subscription.
+ *
+ * Forming bars never go back: one older than the newest bar sent, or a forming version of a bar
+ * already sent as final, is dropped; a same-time update is sent (the forming bar moved).
+ * Closed bars go out once each, in order: a minute stays open for the allowed lateness after it
+ * ends, so its final arrives after the next minute's forming bar, and is still sent. A final is
+ * sent when it is not older than the newest final sent (same time: a correction by late trades),
+ * and is that bar, or not older than the newest bar sent, or a bar this subscription was sent
+ * forming. A final of an older bar the subscription never saw (it subscribed later) is not sent.
  */
 export function shouldSend(last: SentMark | undefined, update: BarUpdate): boolean {
   if (!last) return true;
-  if (update.bar.time !== last.time) return update.bar.time > last.time;
-  return update.final || !last.final;
+  const time = update.bar.time;
+  if (!update.final) return time > last.time || (time === last.time && !last.final);
+  if (last.closed !== undefined && time < last.closed) return false;
+  return time >= last.time || time === last.closed || last.open.includes(time);
+}
+
+/** The mark after `update` was sent on a subscription marked `last`. */
+export function markSent(last: SentMark | undefined, update: BarUpdate): SentMark {
+  const time = update.bar.time;
+  if (update.final) {
+    const newest = !last || time >= last.time;
+    return {
+      time: newest ? time : last.time,
+      final: newest ? true : last.final,
+      closed: time,
+      open: last ? last.open.filter((t) => t > time) : [],
+    };
+  }
+  const open = last ? last.open.filter((t) => t !== time) : [];
+  open.push(time);
+  return {
+    time,
+    final: false,
+    closed: last?.closed,
+    open: open.length > MAX_OPEN_BARS ? open.slice(-MAX_OPEN_BARS) : open,
+  };
 }
 
 /**

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { BarUpdate } from '@candlestream/core';
 import { MINUTE_MS } from '@candlestream/core';
-import { barMessage, bufferUpdate, parseClientMessage, shouldSend } from './protocol.js';
+import type { SentMark } from './protocol.js';
+import { barMessage, bufferUpdate, markSent, parseClientMessage, shouldSend } from './protocol.js';
 import { barUpdate } from './testing.js';
 
 const T0 = Date.UTC(2024, 0, 1, 12, 0);
@@ -59,19 +60,56 @@ describe('parseClientMessage', () => {
 describe('shouldSend', () => {
   const at = (offset: number, final = false): BarUpdate =>
     barUpdate('BTC-USD', '1m', T0 + offset * MINUTE_MS, 1, final);
+  /** The mark after sending `updates` in turn, each checked against the rule. */
+  const sent = (...updates: BarUpdate[]): SentMark | undefined => {
+    let mark: SentMark | undefined;
+    for (const update of updates) {
+      expect(shouldSend(mark, update)).toBe(true);
+      mark = markSent(mark, update);
+    }
+    return mark;
+  };
 
-  it('sends anything first, then never an older bar', () => {
+  it('sends anything first, then never an older forming bar', () => {
     expect(shouldSend(undefined, at(0))).toBe(true);
-    expect(shouldSend({ time: T0, final: false }, at(-1, true))).toBe(false);
-    expect(shouldSend({ time: T0, final: false }, at(1))).toBe(true);
-    expect(shouldSend({ time: T0, final: true }, at(1))).toBe(true);
+    expect(shouldSend(sent(at(0)), at(-1))).toBe(false);
+    expect(shouldSend(sent(at(0)), at(1))).toBe(true);
+    expect(shouldSend(sent(at(0, true)), at(1))).toBe(true);
+    expect(shouldSend(sent(at(0), at(1, true)), at(0))).toBe(false);
   });
 
   it('sends updates of the same bar, except a forming one after its final', () => {
-    expect(shouldSend({ time: T0, final: false }, at(0))).toBe(true);
-    expect(shouldSend({ time: T0, final: false }, at(0, true))).toBe(true);
-    expect(shouldSend({ time: T0, final: true }, at(0, true))).toBe(true);
-    expect(shouldSend({ time: T0, final: true }, at(0))).toBe(false);
+    expect(shouldSend(sent(at(0)), at(0))).toBe(true);
+    expect(shouldSend(sent(at(0)), at(0, true))).toBe(true);
+    expect(shouldSend(sent(at(0, true)), at(0, true))).toBe(true);
+    expect(shouldSend(sent(at(0, true)), at(0))).toBe(false);
+  });
+
+  // Regression: a minute's final comes after the next minute's forming bar (allowed lateness),
+  // and was dropped as older, so /stream never sent final: true.
+  it('sends the final of a bar sent forming after the next bar formed, then nothing older', () => {
+    const mark = sent(at(0), at(1), at(2));
+    expect(shouldSend(mark, at(0, true))).toBe(true);
+    const closed = markSent(mark, at(0, true));
+    expect(closed).toMatchObject({ time: T0 + 2 * MINUTE_MS, final: false, closed: T0 });
+    expect(shouldSend(closed, at(0))).toBe(false);
+    expect(shouldSend(closed, at(1))).toBe(false);
+    expect(shouldSend(closed, at(1, true))).toBe(true);
+    const next = markSent(closed, at(1, true));
+    expect(shouldSend(next, at(0, true))).toBe(false);
+    expect(shouldSend(next, at(1, true))).toBe(true); // a correction of the newest final
+    expect(shouldSend(next, at(2, true))).toBe(true);
+  });
+
+  it('skips the final of an older bar this subscription was never sent', () => {
+    expect(shouldSend(sent(at(0)), at(-1, true))).toBe(false);
+  });
+
+  it('remembers a bounded number of open bars', () => {
+    const many = Array.from({ length: 40 }, (_, i) => at(i));
+    const mark = sent(...many);
+    expect(mark?.open.length).toBeLessThanOrEqual(16);
+    expect(shouldSend(mark, at(39, true))).toBe(true);
   });
 });
 

@@ -9,7 +9,14 @@ import type { Logger } from '@candlestream/logger';
 import type { RawData, WebSocket } from 'ws';
 import type { LiveFeed } from './feed.js';
 import type { SentMark, ServerMessage } from './protocol.js';
-import { barMessage, bufferUpdate, parseClientMessage, seriesKey, shouldSend } from './protocol.js';
+import {
+  barMessage,
+  bufferUpdate,
+  markSent,
+  parseClientMessage,
+  seriesKey,
+  shouldSend,
+} from './protocol.js';
 import { frameText, withTimeout } from './support.js';
 
 /** A symbol check or current-bar fetch slower than this must not stall a subscription. */
@@ -167,7 +174,7 @@ export class Session {
     }
     if (!shouldSend(sub.last, update)) return;
     if (this.#sendFrame(encoded ?? encodeBar(update))) {
-      sub.last = { time: update.bar.time, final: update.final };
+      sub.last = markSent(sub.last, update);
     }
   }
 
