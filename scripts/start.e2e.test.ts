@@ -106,6 +106,46 @@ async function stop(started: Started): Promise<number[]> {
   return processes;
 }
 
+/** The start script run to its end (a bad setting), with its output and how long it took. */
+async function startFails(
+  extraEnv: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+  const began = Date.now();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, CANDLESTREAM_DATA_DIR: join(tmpdir(), 'cs-start-never'), ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, stdout, stderr, ms: Date.now() - began };
+}
+
+describe('pnpm start with a bad setting', () => {
+  it('regression: PORT=abc fails at once with one line naming PORT, before the broker and PostgreSQL start', async () => {
+    const run = await startFails({ PORT: 'abc' });
+    expect(run.code).toBe(1);
+    expect(run.stderr.trim().split('\n')).toEqual([
+      'pnpm start: PORT must be a port number (got "abc")',
+    ]);
+    expect(run.stdout).toBe(''); // nothing started
+    // tsx compiles on the fly; the check itself takes milliseconds (it used to take 10-11 s).
+    expect(run.ms).toBeLessThan(5_000);
+  });
+
+  it('regression: bad settings of several services give one line per variable', async () => {
+    const run = await startFails({ SYMBOLS: 'zz', LOG_LEVEL: 'loud', SYNTHETIC_RATE: '-1' });
+    expect(run.code).toBe(1);
+    const lines = run.stderr.trim().split('\n');
+    expect(lines).toHaveLength(3);
+    for (const name of ['SYMBOLS', 'LOG_LEVEL', 'SYNTHETIC_RATE'])
+      expect(lines.filter((l) => l.startsWith(`pnpm start: ${name} `))).toHaveLength(1);
+  });
+});
+
 describe.skipIf(skip)('pnpm start', () => {
   let dataDir: string;
   const leftovers: ChildProcess[] = [];

@@ -14,8 +14,11 @@ import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { loadDatastoreConfig } from '@candlestream/datastore';
 import { migrate } from '@candlestream/db';
+import { loadFixedConsumerConfig } from '@candlestream/fixed-consumer';
 import { silentLogger } from '@candlestream/logger';
+import { loadProducerConfig } from '@candlestream/producer';
 import { builtPage } from '@candlestream/web';
 import { PG_DATABASE, PG_PASSWORD, PG_USER } from './postgres-settings.js';
 import { ENTRIES, NODE_WITH_TSX } from './services.js';
@@ -240,7 +243,53 @@ async function health(
   return (await response.json()) as { status: string; state: string };
 }
 
+/** What each service's environment adds to this one (the rest of `env` is passed on as it is). */
+function serviceEnv(shared: Record<string, string>): Record<string, Record<string, string>> {
+  return {
+    'fixed-consumer': { ...shared, HEALTH_PORT: String(HEALTH_PORTS['fixed-consumer']) },
+    // PORT as the user wrote it, so a bad one is reported as written.
+    datastore: { ...shared, PORT: env['PORT'] ?? String(PORT) },
+    producer: { ...shared, HEALTH_PORT: String(HEALTH_PORTS.producer) },
+  };
+}
+
+/**
+ * Every service's config loader on the environment it will be given, before anything starts:
+ * a bad value fails in well under a second, one line per bad variable (a variable more than one
+ * service reads is named once). The broker's and PostgreSQL's addresses are not known yet; their
+ * stand-ins are well-formed, so a line can only be about the user's own settings.
+ */
+function checkConfig(): void {
+  const standIns = {
+    KAFKA_BROKERS: env['KAFKA_BROKERS'] ?? '127.0.0.1:9092',
+    DATABASE_URL: env['DATABASE_URL'] ?? `postgres://${PG_USER}@127.0.0.1:54329/${PG_DATABASE}`,
+  };
+  const loaders: Record<string, (e: NodeJS.ProcessEnv) => unknown> = {
+    'fixed-consumer': loadFixedConsumerConfig,
+    datastore: loadDatastoreConfig,
+    producer: loadProducerConfig,
+  };
+  const lines = new Map<string, string>();
+  for (const [name, extra] of Object.entries(serviceEnv(standIns))) {
+    try {
+      loaders[name]?.({ ...env, ...extra });
+    } catch (err) {
+      // @candlestream/config's INVALID_CONFIG error: one line per bad variable in its details.
+      const problems = (err as { details?: { problems?: unknown } }).details?.problems;
+      if (!Array.isArray(problems)) throw err;
+      // Keyed by the variable the line starts with: SYMBOLS=x is one line, not one per service.
+      for (const line of problems.map(String))
+        lines.set(/^[A-Z][A-Z0-9_]*/.exec(line)?.[0] ?? line, line);
+    }
+  }
+  if (lines.size > 0) {
+    for (const line of lines.values()) process.stderr.write(`pnpm start: ${line}\n`);
+    process.exit(1);
+  }
+}
+
 async function main(): Promise<void> {
+  checkConfig();
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
   process.on('exit', killAll);
@@ -280,18 +329,10 @@ async function main(): Promise<void> {
   if (!env['CRYPTOCOMPARE_API_KEY'])
     say('CRYPTOCOMPARE_API_KEY is unset: the synthetic source streams trades');
 
-  const consumer = launch('fixed-consumer', [ENTRIES['fixed-consumer']], {
-    ...shared,
-    HEALTH_PORT: String(HEALTH_PORTS['fixed-consumer']),
-  });
-  const datastore = launch('datastore', [ENTRIES.datastore], {
-    ...shared,
-    PORT: String(PORT),
-  });
-  const producer = launch('producer', [ENTRIES.producer], {
-    ...shared,
-    HEALTH_PORT: String(HEALTH_PORTS.producer),
-  });
+  const envOf = serviceEnv(shared);
+  const consumer = launch('fixed-consumer', [ENTRIES['fixed-consumer']], envOf['fixed-consumer']!);
+  const datastore = launch('datastore', [ENTRIES.datastore], envOf['datastore']!);
+  const producer = launch('producer', [ENTRIES.producer], envOf['producer']!);
 
   const services = [consumer, producer, datastore];
   // A producer whose finite source already ran out has exited 0: it counts as done.
