@@ -35,8 +35,15 @@ interface Started {
 }
 
 /** Runs the start script in its own process group, as a terminal would, until it prints the chart URL. */
-async function start(dataDir: string, extraEnv: Record<string, string> = {}): Promise<Started> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
+async function start(
+  dataDir: string,
+  extraEnv: Record<string, string> = {},
+  { viaPnpm = false } = {},
+): Promise<Started> {
+  const [command, args] = viaPnpm
+    ? ['pnpm', ['start']]
+    : [process.execPath, ['--import', 'tsx', 'scripts/start.ts']];
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -200,6 +207,26 @@ describe.skipIf(skip)('pnpm start', () => {
     expect(resumed.length).toBeGreaterThanOrEqual(earlier.length);
     const again = await stop(second);
     expect(again.filter(alive)).toEqual([]);
+  });
+
+  it('regression: Ctrl-C on `pnpm start` exits 0, without ELIFECYCLE', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cs-start-pnpm-'));
+    try {
+      const started = await start(dir, {}, { viaPnpm: true });
+      leftovers.push(started.child);
+      const exited = new Promise<[number | null, string | null]>((resolve) =>
+        started.child.once('exit', (code, signal) => resolve([code, signal])),
+      );
+      const processes = descendants(started.child.pid!);
+      // The terminal sends SIGINT to the whole foreground process group: pnpm, and start below it.
+      process.kill(-started.child.pid!, 'SIGINT');
+      expect(await exited).toEqual([0, null]);
+      expect(started.lines.join('\n')).toMatch(/stopped; state is kept/);
+      expect(started.lines.join('\n')).not.toMatch(/ELIFECYCLE|Command failed/);
+      expect(processes.filter(alive)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('regression: a finished source no longer stops the platform; start reports the backlog stored', async () => {

@@ -158,16 +158,23 @@ async function stopChild(c: Child): Promise<void> {
   clearTimeout(timer);
 }
 
+let stopped: Promise<void> | undefined;
+
+/**
+ * Stops the children in order, then exits with `code`. A second call waits for the first: Ctrl-C
+ * reaches this process twice under `pnpm start` (from the terminal's process group, and
+ * forwarded by pnpm), and exiting at once would SIGKILL children half-way through their stop.
+ */
 async function stopAll(code: number): Promise<never> {
-  if (!stopping) {
-    stopping = true;
+  stopping = true;
+  await (stopped ??= (async () => {
     say('stopping: producer, datastore, fixed consumer, then the broker and PostgreSQL');
     for (const name of ['producer', 'datastore', 'fixed-consumer', 'broker', 'postgres']) {
       const c = children.find((x) => x.name === name);
       if (c) await stopChild(c);
     }
     say('stopped; state is kept in ' + DATA_DIR);
-  }
+  })());
   process.exit(code);
 }
 
