@@ -8,7 +8,7 @@ import type { BarService } from './bars.js';
 import type { Authenticator } from './http/auth.js';
 import { requireAuth } from './http/auth.js';
 import type { RateLimiter } from './http/rate-limit.js';
-import { rateLimit } from './http/rate-limit.js';
+import { limitFailedAuth, rateLimit } from './http/rate-limit.js';
 import { errorHandler, notFound } from './routes/errors.js';
 import { ohlcvRouter } from './routes/ohlcv.js';
 import { docsPage, OPENAPI } from './routes/openapi.js';
@@ -96,7 +96,12 @@ export function createApp(deps: AppDeps): express.Express {
     res.type('html').send(docsPage());
   });
 
-  app.use(['/ohlcv', '/udf'], requireAuth(deps.auth), rateLimit(deps.limiter));
+  app.use(
+    ['/ohlcv', '/udf'],
+    requireAuth(deps.auth),
+    limitFailedAuth(deps.limiter),
+    rateLimit(deps.limiter),
+  );
   app.use(ohlcvRouter(deps), udfRouter(deps));
   // The chart page (built by `pnpm install`) and, if one was placed there, a licensed Charting Library.
   if (deps.webDir) app.use(express.static(deps.webDir, { index: 'index.html' }));

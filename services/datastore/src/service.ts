@@ -25,7 +25,8 @@ import { BarService } from './bars.js';
 import type { DatastoreConfig } from './config.js';
 import { datastoreMachine } from './datastore.machine.js';
 import { createAuthenticator } from './http/auth.js';
-import { createRateLimiter } from './http/rate-limit.js';
+import type { TrustProxy } from './http/rate-limit.js';
+import { admitUpgrade, createRateLimiter } from './http/rate-limit.js';
 import { LiveView } from './live.js';
 import { attachStream } from './stream/hub.js';
 import { SymbolRegistry } from './symbols.js';
@@ -106,14 +107,7 @@ export async function startDatastore(
     server,
     feed: live,
     logger,
-    ...(config.authMode === 'jwt'
-      ? {
-          authenticate: (req) => {
-            const token = new URL(req.url ?? '/', 'http://x').searchParams.get('token');
-            auth.authenticate(req.headers.authorization ?? (token ? `Bearer ${token}` : undefined));
-          },
-        }
-      : {}),
+    authenticate: admitUpgrade({ auth, limiter, trust: app.get('trust proxy fn') as TrustProxy }),
     isKnownSymbol: (symbol) => symbols.has(symbol),
   });
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: SERVICE_NAME, logger });

@@ -8,25 +8,34 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { silentLogger } from '@candlestream/logger';
 import { Metrics } from '@candlestream/runtime';
+import jwt from 'jsonwebtoken';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import type { AppDeps } from '../app.js';
 import { createApp } from '../app.js';
 import type { BarService } from '../bars.js';
+import type { StreamHub } from '../stream/hub.js';
+import { attachStream } from '../stream/hub.js';
 import type { SymbolRegistry } from '../symbols.js';
 import { createAuthenticator } from './auth.js';
-import { createRateLimiter } from './rate-limit.js';
+import type { TrustProxy } from './rate-limit.js';
+import { admitUpgrade, createRateLimiter } from './rate-limit.js';
 
 const REQUESTS_PER_MINUTE = 3;
+const SECRET = 'limits-test-secret-of-at-least-32-bytes';
 
 interface Running {
   server: Server;
+  hub: StreamHub;
   url: string;
+  port: number;
 }
 
 const running: Running[] = [];
 
+/** The app and the stream hub wired as service.ts wires them, on one limiter. */
 async function start(overrides: Partial<AppDeps> = {}): Promise<Running> {
-  const app = createApp({
+  const deps: AppDeps = {
     // Never reached by these requests: /udf/time answers from the clock.
     bars: { maxBars: 1_000 } as BarService,
     symbols: {} as SymbolRegistry,
@@ -37,21 +46,57 @@ async function start(overrides: Partial<AppDeps> = {}): Promise<Running> {
     metrics: new Metrics('datastore-limits-test'),
     logger: silentLogger(),
     ...overrides,
-  });
+  };
+  const app = createApp(deps);
   const server = createServer(app);
+  const hub = attachStream({
+    server,
+    feed: { current: () => Promise.resolve(undefined), onUpdate: () => () => undefined },
+    logger: deps.logger,
+    authenticate: admitUpgrade({
+      auth: deps.auth,
+      limiter: deps.limiter,
+      trust: app.get('trust proxy fn') as TrustProxy,
+    }),
+    isKnownSymbol: () => true,
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  const r = { server, url: `http://127.0.0.1:${port}` };
+  const r = { server, hub, port, url: `http://127.0.0.1:${port}` };
   running.push(r);
   return r;
 }
 
 afterEach(async () => {
   for (const r of running.splice(0)) {
+    await r.hub.close();
     r.server.closeAllConnections();
     await new Promise<void>((resolve) => r.server.close(() => resolve()));
   }
 });
+
+async function time(r: Running, headers: Record<string, string> = {}) {
+  const response = await fetch(`${r.url}/udf/time`, { headers });
+  await response.text();
+  return { status: response.status, retryAfter: response.headers.get('retry-after') };
+}
+
+/** The upgrade's answer: 101 when the socket opened (then closed), else the refusal's status. */
+function upgrade(r: Running, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${r.port}/stream`, { headers });
+    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.on('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.on('error', () => undefined);
+  });
+}
+
+const jwtAuth = () => createAuthenticator({ mode: 'jwt', jwtSecret: SECRET });
+const bearer = (sub: string) =>
+  `Bearer ${jwt.sign({ sub }, SECRET, { algorithm: 'HS256', expiresIn: 60 })}`;
 
 /** Statuses of `n` requests to /udf/time, each from a different forwarded address. */
 async function rotatingForwardedFor(r: Running, n: number): Promise<number[]> {
@@ -78,5 +123,40 @@ describe('rate limit key and X-Forwarded-For (TRUST_PROXY)', () => {
       REQUESTS_PER_MINUTE + 2,
     );
     expect(statuses).toEqual([200, 200, 200, 200, 200]);
+  });
+});
+
+describe('failed logins count against the client address (AUTH_MODE=jwt)', () => {
+  it('answers 429 with Retry-After once bad or missing tokens used up the address budget', async () => {
+    const r = await start({ auth: jwtAuth() });
+    const answers = [];
+    for (let i = 0; i < REQUESTS_PER_MINUTE + 2; i++) {
+      answers.push(await time(r, i === 0 ? {} : { authorization: `Bearer guess-${i}` }));
+    }
+    expect(answers.map((a) => a.status)).toEqual([401, 401, 401, 429, 429]);
+    expect(Number(answers[4]?.retryAfter)).toBeGreaterThanOrEqual(59);
+    // A valid token has its own budget (its subject), whatever the address did.
+    expect((await time(r, { authorization: bearer('alice') })).status).toBe(200);
+  });
+});
+
+describe('/stream upgrades share the API limits', () => {
+  it('refuses an upgrade with 429 once the client used up its budget, before upgrading', async () => {
+    const r = await start();
+    expect((await time(r)).status).toBe(200);
+    expect((await time(r)).status).toBe(200);
+    expect(await upgrade(r)).toBe(101);
+    expect(await upgrade(r)).toBe(429);
+    expect((await time(r)).status).toBe(429);
+  });
+
+  it('counts refused tokens on upgrades against the address too (AUTH_MODE=jwt)', async () => {
+    const r = await start({ auth: jwtAuth() });
+    const statuses = [];
+    for (let i = 0; i < REQUESTS_PER_MINUTE + 1; i++) {
+      statuses.push(await upgrade(r, { authorization: `Bearer guess-${i}` }));
+    }
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    expect(await upgrade(r, { authorization: bearer('alice') })).toBe(101);
   });
 });

@@ -5,10 +5,12 @@
  * replica falls back to counting in its own memory (the library's insurance limiter), so an
  * outage neither refuses everyone nor lifts the limit.
  */
-import type { RequestHandler } from 'express';
+import type { IncomingMessage } from 'node:http';
+import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { AppError, MINUTE_MS, SECOND_MS } from '@candlestream/core';
+import type { Authenticator, Principal } from './auth.js';
 import { ANONYMOUS_SUBJECT, principalOf } from './auth.js';
 
 export interface RateLimitOptions {
@@ -73,18 +75,57 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
   };
 }
 
+/** Express's compiled `trust proxy` setting (`app.get('trust proxy fn')`): is this hop a proxy? */
+export type TrustProxy = (address: string, hop: number) => boolean;
+
 /**
- * Keys on the authenticated subject when there is one, else on the client address (`req.ip`:
- * behind a proxy the app must set `trust proxy`, or every client shares the proxy's budget).
+ * The client's address as express's `req.ip` finds it (proxy-addr): the connection's peer, or,
+ * while that peer and the hops before it are trusted proxies, the next address leftwards in
+ * `X-Forwarded-For`. For requests express never sees: WebSocket upgrades.
  */
+export function clientAddress(req: IncomingMessage, trust: TrustProxy): string {
+  const header = req.headers['x-forwarded-for'];
+  const forwarded = Array.isArray(header) ? header.join(',') : (header ?? '');
+  const chain = [
+    req.socket.remoteAddress ?? 'unknown',
+    ...forwarded
+      .split(',')
+      .map((a) => a.trim())
+      .filter((a) => a !== '')
+      .reverse(),
+  ];
+  let hop = 0;
+  while (hop < chain.length - 1 && trust(chain[hop]!, hop)) hop += 1;
+  return chain[hop]!;
+}
+
+/**
+ * A budget's key: the authenticated subject when there is one, else the client address (behind a
+ * proxy the app must trust it, TRUST_PROXY, or every client shares the proxy's budget). Prefixes
+ * keep a subject that looks like an address from sharing that address's budget.
+ */
+export function limitKey(principal: Principal | undefined, address: string | undefined): string {
+  return principal !== undefined && principal.subject !== ANONYMOUS_SUBJECT
+    ? `sub:${principal.subject}`
+    : `ip:${address ?? 'unknown'}`;
+}
+
+function limited(retryAfterS: number): AppError {
+  return new AppError('RATE_LIMITED', `too many requests; retry in ${retryAfterS} s`, {
+    details: { retryAfterS },
+  });
+}
+
+/** Counts one request for `key`; throws RATE_LIMITED (with `details.retryAfterS`) when over. */
+export async function enforceLimit(limiter: RateLimiter, key: string): Promise<void> {
+  const result = await limiter.take(key);
+  if (!result.ok) throw limited(result.retryAfterS);
+}
+
+/** Counts one request against the key `limitKey` gives; over the limit, 429 with Retry-After. */
 export function rateLimit(limiter: RateLimiter): RequestHandler {
   return (req, res, next) => {
-    const principal = principalOf(res.locals);
-    // Prefixes keep a subject that looks like an address from sharing that address's budget.
-    const key =
-      principal !== undefined && principal.subject !== ANONYMOUS_SUBJECT
-        ? `sub:${principal.subject}`
-        : `ip:${req.ip ?? req.socket.remoteAddress ?? 'unknown'}`;
+    const key = limitKey(principalOf(res.locals), req.ip ?? req.socket.remoteAddress);
     limiter.take(key).then((result) => {
       res.setHeader('RateLimit-Limit', String(limiter.limit));
       if (result.ok) {
@@ -95,11 +136,59 @@ export function rateLimit(limiter: RateLimiter): RequestHandler {
       const { retryAfterS } = result;
       res.setHeader('RateLimit-Remaining', '0');
       res.setHeader('Retry-After', String(retryAfterS));
-      next(
-        new AppError('RATE_LIMITED', `too many requests; retry in ${retryAfterS} s`, {
-          details: { retryAfterS },
-        }),
-      );
+      next(limited(retryAfterS));
     }, next);
+  };
+}
+
+/**
+ * After `requireAuth`: a refused token (missing, bad, expired) counts against the client
+ * address's budget, so guessing tokens is limited like any other request. Within the budget the
+ * 401 goes on unchanged; over it, 429 with Retry-After.
+ */
+export function limitFailedAuth(limiter: RateLimiter): ErrorRequestHandler {
+  return (err, req, res, next) => {
+    if (!AppError.is(err, 'UNAUTHENTICATED')) {
+      next(err);
+      return;
+    }
+    limiter.take(limitKey(undefined, req.ip ?? req.socket.remoteAddress)).then((result) => {
+      if (result.ok) {
+        next(err);
+        return;
+      }
+      res.setHeader('Retry-After', String(result.retryAfterS));
+      next(limited(result.retryAfterS));
+    }, next);
+  };
+}
+
+/**
+ * The stream hub's `authenticate` hook: the HTTP API's auth and budgets for WebSocket upgrades,
+ * keyed the same way (the same `trust proxy`), so /stream is no way around either. A refused
+ * token counts against the address, and over a limit the upgrade is refused with 429.
+ */
+export function admitUpgrade(options: {
+  auth: Authenticator;
+  limiter: RateLimiter;
+  trust: TrustProxy;
+}): (req: IncomingMessage) => Promise<void> {
+  const { auth, limiter, trust } = options;
+  return async (req) => {
+    const address = clientAddress(req, trust);
+    let principal: Principal | undefined;
+    if (auth.mode === 'jwt') {
+      // Browsers cannot set headers on a WebSocket: `?token=` stands in for Authorization.
+      const token = new URL(req.url ?? '/', 'http://x').searchParams.get('token');
+      try {
+        principal = auth.authenticate(
+          req.headers.authorization ?? (token ? `Bearer ${token}` : undefined),
+        );
+      } catch (err) {
+        await enforceLimit(limiter, limitKey(undefined, address));
+        throw err;
+      }
+    }
+    await enforceLimit(limiter, limitKey(principal, address));
   };
 }
