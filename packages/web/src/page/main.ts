@@ -10,9 +10,18 @@ import type {
   HistogramData,
   IChartApi,
   ISeriesApi,
+  LineData,
+  MouseEventParams,
+  Time,
   UTCTimestamp,
 } from 'lightweight-charts';
-import { CandlestickSeries, createChart, HistogramSeries } from 'lightweight-charts';
+import { CandlestickSeries, createChart, HistogramSeries, LineSeries } from 'lightweight-charts';
+import type { StudyId, StudyPoint } from './indicators.js';
+import { parseStudies, STUDIES, STUDY_IDS, Study } from './indicators.js';
+import { cannotShow, price, tokenNeeded, volume as volumeText } from './messages.js';
+
+/** Set by vite.config.ts: whether a licensed Charting Library was in charting_library/ at build. */
+declare const __CHARTING_LIBRARY__: boolean;
 
 /** Bars asked for at first and on every scroll to the left edge. */
 const PAGE_BARS = 300;
@@ -22,6 +31,7 @@ const RESOLUTIONS: [ResolutionString, string][] = [
   ['1', '1m'],
   ['5', '5m'],
   ['15', '15m'],
+  ['30', '30m'],
   ['60', '1h'],
   ['240', '4h'],
   ['1D', '1D'],
@@ -32,7 +42,20 @@ const DOWN = '#ef5350';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);
-const token = params.get('token') ?? undefined;
+/** Token storage key: a token typed into the page lasts for the tab, never in the URL or on disk. */
+const TOKEN_KEY = 'candlestream.token';
+const urlToken = params.get('token') ?? undefined;
+const token = urlToken ?? sessionStorage.getItem(TOKEN_KEY) ?? undefined;
+const RESOLUTION_MS: Record<string, number> = {
+  '1': 60_000,
+  '5': 300_000,
+  '15': 900_000,
+  '30': 1_800_000,
+  '60': 3_600_000,
+  '240': 14_400_000,
+  '1D': 86_400_000,
+  '1W': 604_800_000,
+};
 
 function setConnection(state: string): void {
   document.body.dataset['connection'] = state;
@@ -61,6 +84,12 @@ const bars = (info: LibrarySymbolInfo, resolution: ResolutionString, to: number,
     ),
   );
 
+const seconds = (ms: number): UTCTimestamp => (ms / 1_000) as UTCTimestamp;
+const line = (point: StudyPoint): LineData<UTCTimestamp> => ({
+  time: seconds(point.time),
+  value: point.value,
+});
+
 function candle(bar: Bar): CandlestickData<UTCTimestamp> {
   return {
     time: (bar.time / 1_000) as UTCTimestamp,
@@ -78,7 +107,10 @@ function volume(bar: Bar): HistogramData<UTCTimestamp> {
   };
 }
 
-/** What the page shows now; `generation` makes answers to an earlier selection harmless. */
+/**
+ * What the page shows now. `generation` counts the charts shown (answers for an earlier one are
+ * dropped); `request` counts selections asked for, so only the newest one may replace the chart.
+ */
 const view = {
   symbol: params.get('symbol') ?? '',
   resolution: (params.get('interval') ?? '1') as ResolutionString,
@@ -87,8 +119,17 @@ const view = {
   exhausted: false,
   loadingOlder: false,
   generation: 0,
+  request: 0,
   listener: '',
+  /** The symbols the platform has (from the symbol search), for the unknown-symbol hint. */
+  known: [] as string[],
+  studies: parseStudies(params.get('indicators')),
+  /** The bar under the crosshair, by open time (ms); undefined = the newest bar. */
+  hoverTime: undefined as number | undefined,
 };
+
+/** The live indicator state and its line, one per indicator switched on. */
+const active = new Map<StudyId, { study: Study; series: ISeriesApi<'Line'> }>();
 
 function publishState(): void {
   // Read by the end-to-end test and handy when debugging; the chart itself is a canvas.
@@ -102,17 +143,109 @@ function publishState(): void {
     lastTime: last ? String(last.time) : '',
     lastClose: last ? String(last.close) : '',
     updates: String(Number(document.body.dataset['updates'] ?? '0')),
+    indicators: view.studies.join(','),
   });
+  for (const id of STUDY_IDS) {
+    const study = active.get(id)?.study;
+    const value = last ? study?.values.get(last.time) : undefined;
+    document.body.dataset[`${id}Value`] = value === undefined ? '' : String(value);
+  }
+  renderLegend();
+}
+
+/** The bar the legend describes: the one under the crosshair, else the newest. */
+function legendBar(): Bar | undefined {
+  if (view.hoverTime !== undefined) {
+    const hovered = barAt(view.hoverTime);
+    if (hovered) return hovered;
+  }
+  return view.bars[view.bars.length - 1];
+}
+
+/** The loaded bar opening at `time` (ms): a binary search, the bars being in time order. */
+function barAt(time: number): Bar | undefined {
+  let lo = 0;
+  let hi = view.bars.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const bar = view.bars[mid]!;
+    if (bar.time === time) return bar;
+    if (bar.time < time) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return undefined;
+}
+
+function renderLegend(): void {
   const legend = $('legend');
-  legend.textContent = last
-    ? `${view.symbol} · ${RESOLUTIONS.find(([r]) => r === view.resolution)?.[1] ?? view.resolution}  O ${last.open} H ${last.high} L ${last.low} C ${last.close}`
-    : view.symbol;
+  const bar = legendBar();
+  document.body.dataset['legendTime'] = bar ? String(bar.time) : '';
+  const title = document.createElement('div');
+  title.className = 'title';
+  title.textContent = `${view.symbol} · ${RESOLUTIONS.find(([r]) => r === view.resolution)?.[1] ?? view.resolution}`;
+  if (!bar) {
+    legend.replaceChildren(title);
+    return;
+  }
+  const colour = bar.close >= bar.open ? 'up' : 'down';
+  const field = (name: string, value: string, className = colour): HTMLSpanElement => {
+    const span = document.createElement('span');
+    span.className = 'field';
+    const label = document.createElement('span');
+    label.className = 'label';
+    label.textContent = `${name} `;
+    const text = document.createElement('span');
+    text.className = className;
+    text.textContent = value;
+    span.append(label, text);
+    return span;
+  };
+  const ohlc = document.createElement('div');
+  ohlc.className = 'values';
+  ohlc.append(
+    field('O', price(bar.open)),
+    field('H', price(bar.high)),
+    field('L', price(bar.low)),
+    field('C', price(bar.close)),
+    field('V', volumeText(bar.volume ?? 0)),
+  );
+  const studies = document.createElement('div');
+  studies.className = 'values';
+  for (const [id, { study }] of active) {
+    const value = study.values.get(bar.time);
+    const item = field(STUDIES[id].label, value === undefined ? '–' : price(value), 'study');
+    item.style.setProperty('--study', STUDIES[id].color);
+    studies.append(item);
+  }
+  legend.replaceChildren(title, ohlc, ...(active.size > 0 ? [studies] : []));
+}
+
+function onCrosshairMove(param: MouseEventParams<Time>): void {
+  // No time: the crosshair left the chart (or is past the newest bar); back to the newest.
+  const time = typeof param.time === 'number' ? param.time * 1_000 : undefined;
+  if (time === view.hoverTime) return;
+  view.hoverTime = time;
+  renderLegend();
+}
+
+/** Keeps the legend clear of the price axis: it may use the width left of the axis only. */
+function fitLegend(): void {
+  const axis = chart.priceScale('right').width();
+  $('legend').style.right = `${axis + 8}px`;
 }
 
 function showMessage(text: string | undefined): void {
   const el = $('message');
   el.hidden = text === undefined;
   el.textContent = text ?? '';
+}
+
+/** A notice over a chart that stays usable (an unknown symbol, a failed load). */
+function showNotice(text: string | undefined): void {
+  const el = $('notice');
+  el.hidden = text === undefined;
+  el.textContent = text ?? '';
+  document.body.dataset['notice'] = text ?? '';
 }
 
 let chart: IChartApi;
@@ -133,18 +266,83 @@ function setUpChart(): void {
     wickUpColor: UP,
     wickDownColor: DOWN,
   });
-  volumes = chart.addSeries(HistogramSeries, { priceScaleId: '', priceFormat: { type: 'volume' } });
+  // Volume on an overlay scale of its own at the bottom, with no value label: its label would sit
+  // on the price axis over the prices (Lightweight Charts: an overlay scale has no axis).
+  volumes = chart.addSeries(HistogramSeries, {
+    priceScaleId: 'volume',
+    priceFormat: { type: 'volume' },
+    lastValueVisible: false,
+    priceLineVisible: false,
+  });
   volumes.priceScale().applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
   candles.priceScale().applyOptions({ scaleMargins: { top: 0.1, bottom: 0.25 } });
   chart.timeScale().subscribeVisibleLogicalRangeChange((range) => {
     if (range && range.from < LOAD_MORE_WITHIN_BARS) void loadOlder();
+    fitLegend();
   });
+  chart.subscribeCrosshairMove(onCrosshairMove);
+  new ResizeObserver(fitLegend).observe($('chart'));
 }
+
+/** Switches an indicator on (its line drawn over the loaded bars) or off. */
+function setStudy(id: StudyId, on: boolean): void {
+  const current = active.get(id);
+  if (current) {
+    chart.removeSeries(current.series);
+    active.delete(id);
+  }
+  if (on) {
+    const spec = STUDIES[id];
+    const oscillator = spec.pane === 'oscillator';
+    // RSI gets its own pane below the candles: its 0-100 scale has nothing to do with prices.
+    const series = chart.addSeries(
+      LineSeries,
+      {
+        color: spec.color,
+        lineWidth: 2,
+        priceLineVisible: false,
+        lastValueVisible: oscillator,
+        crosshairMarkerVisible: false,
+        title: oscillator ? spec.label : '',
+      },
+      oscillator ? 1 : 0,
+    );
+    if (oscillator) chart.panes()[1]?.setHeight(Math.round($('chart').clientHeight * 0.22));
+    const [study, points] = Study.over(id, resolutionMs(), view.bars);
+    series.setData(points.map(line));
+    active.set(id, { study, series });
+  }
+  // An empty pane keeps its space; drop it with its last series.
+  const panes = chart.panes();
+  for (let i = panes.length - 1; i > 0; i--) {
+    if (panes[i]!.getSeries().length === 0) chart.removePane(i);
+  }
+  view.studies = STUDY_IDS.filter((s) => active.has(s));
+  for (const button of $('studies').querySelectorAll('button')) {
+    button.setAttribute('aria-pressed', String(active.has(button.dataset['study'] as StudyId)));
+  }
+  rememberUrl();
+  publishState();
+}
+
+const resolutionMs = (): number => RESOLUTION_MS[view.resolution] ?? 60_000;
 
 function draw(): void {
   candles.setData(view.bars.map(candle));
   volumes.setData(view.bars.map(volume));
+  for (const [id, entry] of active) {
+    const [study, points] = Study.over(id, resolutionMs(), view.bars);
+    entry.study = study;
+    entry.series.setData(points.map(line));
+  }
   publishState();
+}
+
+function rememberUrl(): void {
+  const query = new URLSearchParams({ symbol: view.symbol, interval: view.resolution });
+  if (view.studies.length > 0) query.set('indicators', view.studies.join(','));
+  if (urlToken) query.set('token', urlToken); // a token typed into the page stays out of the URL
+  history.replaceState(null, '', `?${query.toString()}`);
 }
 
 async function loadOlder(): Promise<void> {
@@ -176,52 +374,90 @@ function onTick(bar: Bar): void {
   else view.bars.push(bar);
   candles.update(candle(bar));
   volumes.update(volume(bar));
+  for (const { study, series } of active.values()) {
+    const point = study.push(bar);
+    if (point) series.update(line(point));
+  }
   document.body.dataset['updates'] = String(Number(document.body.dataset['updates'] ?? '0') + 1);
   publishState();
 }
 
+function pressIntervalButton(resolution: ResolutionString): void {
+  for (const button of $('intervals').querySelectorAll('button')) {
+    button.setAttribute('aria-pressed', String(button.dataset['resolution'] === resolution));
+  }
+}
+
+/**
+ * Shows `symbol` at `resolution`. The chart on screen stays, live, until the new one has loaded:
+ * a symbol the platform does not have, or a failed load, leaves a notice over a chart still usable.
+ */
 async function select(symbol: string, resolution: ResolutionString): Promise<void> {
+  const request = ++view.request;
+  pressIntervalButton(resolution);
+  if (view.bars.length === 0) showMessage('loading…');
+  document.body.dataset['loading'] = 'true';
+  let info: LibrarySymbolInfo;
+  let first: { bars: Bar[]; noData: boolean };
+  try {
+    info = await resolve(symbol);
+    first = await bars(info, resolution, Math.ceil(Date.now() / 1_000) + 60, true);
+  } catch (err) {
+    if (request !== view.request) return;
+    document.body.dataset['loading'] = 'false';
+    const reason = (err as Error).message;
+    if (await authNeeded()) return;
+    pressIntervalButton(view.resolution);
+    $<HTMLInputElement>('symbol').value = view.symbol;
+    showNotice(cannotShow(symbol, reason, view.known));
+    if (view.bars.length === 0) showMessage(undefined);
+    return;
+  }
+  if (request !== view.request) return;
   const generation = ++view.generation;
   if (view.listener) feed.unsubscribeBars(view.listener);
   Object.assign(view, {
     symbol,
     resolution,
-    info: undefined,
-    bars: [],
+    info,
+    bars: first.bars,
     exhausted: false,
     listener: '',
+    hoverTime: undefined,
   });
-  history.replaceState(
-    null,
-    '',
-    `?symbol=${encodeURIComponent(symbol)}&interval=${resolution}${token ? `&token=${token}` : ''}`,
-  );
-  for (const button of $('intervals').querySelectorAll('button')) {
-    button.setAttribute('aria-pressed', String(button.dataset['resolution'] === resolution));
-  }
+  rememberUrl();
   $<HTMLInputElement>('symbol').value = symbol;
-  showMessage('loading…');
-  try {
-    const info = await resolve(symbol);
-    const first = await bars(info, resolution, Math.ceil(Date.now() / 1_000) + 60, true);
-    if (generation !== view.generation) return;
-    view.info = info;
-    view.bars = first.bars;
-    draw();
-    chart.timeScale().scrollToRealTime();
-    showMessage(first.bars.length === 0 ? 'no data yet' : undefined);
-    view.listener = `page-${generation}`;
-    feed.subscribeBars(
-      info,
-      resolution,
-      onTick,
-      view.listener,
-      () => void select(view.symbol, view.resolution),
-    );
-  } catch (err) {
-    if (generation === view.generation)
-      showMessage(`cannot show ${symbol}: ${(err as Error).message}`);
-  }
+  showNotice(undefined);
+  document.body.dataset['loading'] = 'false';
+  draw();
+  chart.timeScale().scrollToRealTime();
+  showMessage(first.bars.length === 0 ? 'no data yet' : undefined);
+  view.listener = `page-${generation}`;
+  feed.subscribeBars(
+    info,
+    resolution,
+    onTick,
+    view.listener,
+    () => void select(view.symbol, view.resolution),
+  );
+}
+
+/**
+ * Whether the API wants a token it does not have (AUTH_MODE=jwt): asked only after a failure,
+ * since the datafeed's reasons are the server's words. If so, the token form is offered.
+ */
+async function authNeeded(): Promise<boolean> {
+  const response = await fetch('/udf/config', {
+    headers: token ? { Authorization: `Bearer ${token}` } : {},
+  }).catch(() => undefined);
+  if (response?.status !== 401) return false;
+  setConnection('token needed');
+  showMessage(undefined);
+  $('token-message').textContent = tokenNeeded(token !== undefined);
+  $('token-form').hidden = false;
+  document.body.dataset['tokenNeeded'] = 'true';
+  $<HTMLInputElement>('token').focus();
+  return true;
 }
 
 function setUpControls(): void {
@@ -234,6 +470,26 @@ function setUpControls(): void {
     button.addEventListener('click', () => void select(view.symbol, resolution));
     nav.append(button);
   }
+  const studies = $('studies');
+  for (const id of STUDY_IDS) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = STUDIES[id].label;
+    button.dataset['study'] = id;
+    button.setAttribute('aria-pressed', 'false');
+    button.addEventListener('click', () => setStudy(id, !active.has(id)));
+    studies.append(button);
+  }
+  $('token-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const typed = $<HTMLInputElement>('token').value.trim();
+    if (!typed) return;
+    sessionStorage.setItem(TOKEN_KEY, typed);
+    // The datafeed takes its token when it is made: load the page again with the new one.
+    const query = new URLSearchParams(location.search);
+    query.delete('token');
+    location.search = query.toString();
+  });
   const input = $<HTMLInputElement>('symbol');
   const list = $('symbols');
   input.addEventListener('input', () => {
@@ -253,9 +509,9 @@ function setUpControls(): void {
 
 /** A licensed Charting Library, if one was placed in charting_library/ (docs/CHART.md). */
 async function chartingLibrary(): Promise<boolean> {
+  // Known at build time (vite.config.ts), so a page without the library asks for nothing: no 404.
+  if (!__CHARTING_LIBRARY__) return false;
   const path = '/charting_library/charting_library.standalone.js';
-  const head = await fetch(path, { method: 'HEAD' }).catch(() => undefined);
-  if (!head?.ok) return false;
   await new Promise<void>((ok, fail) => {
     const script = Object.assign(document.createElement('script'), {
       src: path,
@@ -289,13 +545,12 @@ async function start(): Promise<void> {
   if (await chartingLibrary()) return;
   setUpChart();
   setUpControls();
-  if (!view.symbol) {
-    const found = await new Promise<{ symbol: string }[]>((ok) =>
-      feed.searchSymbols('', '', '', ok),
-    );
-    view.symbol = found[0]?.symbol ?? 'BTC-USD';
-  }
+  const found = await new Promise<{ symbol: string }[]>((ok) => feed.searchSymbols('', '', '', ok));
+  view.known = found.map((item) => item.symbol);
+  const wanted = view.studies;
+  if (!view.symbol) view.symbol = view.known[0] ?? 'BTC-USD';
   await select(view.symbol, view.resolution);
+  for (const id of wanted) setStudy(id, true);
 }
 
 void start();
