@@ -65,6 +65,22 @@ export function parseResolution(input: string): Interval {
   );
 }
 
+/**
+ * An interval name (`1m` … `1w`) or, failing that, a TradingView resolution (`1`, `60`, `1D`, `W`
+ * …), so /ohlcv and /stream take what the chart and UDF send.
+ */
+export function parseIntervalOrResolution(input: string): Interval {
+  const text = typeof input === 'string' ? input.trim() : '';
+  if (isInterval(text)) return text;
+  const interval = RESOLUTION_TO_INTERVAL[text.toUpperCase()];
+  if (interval) return interval;
+  const shown = JSON.stringify(typeof input === 'string' ? input.slice(0, 16) : input);
+  throw invalidArgument(
+    `interval ${shown} is not one of ${INTERVALS.join(', ')} ` +
+      `or a TradingView resolution (${RESOLUTIONS.join(', ')})`,
+  );
+}
+
 export function toResolution(interval: Interval): string {
   return INTERVAL_TO_RESOLUTION[interval];
 }

@@ -10,6 +10,7 @@ import {
   isBucketAligned,
   nextBucket,
   parseInterval,
+  parseIntervalOrResolution,
   parseResolution,
   RESOLUTIONS,
   toResolution,
@@ -45,6 +46,16 @@ describe('interval names and TradingView resolutions', () => {
     for (const bad of ['2', '1H', 'M', '1M', '120', '']) {
       expect(() => parseResolution(bad)).toThrow(/resolution/);
     }
+  });
+
+  it('parseIntervalOrResolution takes both spellings and names both in its refusal', () => {
+    for (const interval of INTERVALS) expect(parseIntervalOrResolution(interval)).toBe(interval);
+    expect(parseIntervalOrResolution('1D')).toBe('1d');
+    expect(parseIntervalOrResolution(' w ')).toBe('1w');
+    expect(parseIntervalOrResolution('240')).toBe('4h');
+    expect(() => parseIntervalOrResolution('2m')).toThrow(
+      'interval "2m" is not one of 1m, 5m, 15m, 30m, 1h, 4h, 1d, 1w or a TradingView resolution (1, 5, 15, 30, 60, 240, 1D, 1W)',
+    );
   });
 
   it('round-trips every interval through its resolution', () => {

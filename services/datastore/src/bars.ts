@@ -43,13 +43,17 @@ export class BarService {
     return this.#maxBars;
   }
 
-  /** Bars opening in [from, to); with `limit`, only the newest `limit` of them. */
+  /**
+   * Bars opening in [from, to); with `limit`, only the newest `limit` of them. `limitName` is
+   * what the caller's API calls that parameter (UDF's is `countback`), for the too-wide message.
+   */
   async range(
     symbol: MarketSymbol,
     interval: Interval,
     from: EpochMs,
     to: EpochMs,
     limit?: number,
+    limitName = 'limit',
   ): Promise<BarsAnswer> {
     if (limit !== undefined) {
       const bars = (await this.last(symbol, interval, limit, to)).filter((b) => b.time >= from);
@@ -59,7 +63,7 @@ export class BarService {
     if (buckets > this.#maxBars) {
       throw new AppError(
         'INVALID_ARGUMENT',
-        `the range holds up to ${buckets} ${interval} bars; at most ${this.#maxBars} per request (narrow the range or pass limit)`,
+        `the range holds up to ${buckets} ${interval} bars; at most ${this.#maxBars} per request (narrow the range or pass ${limitName})`,
       );
     }
     const closedBefore = floorBucket(this.#clock.now() - CACHE_AFTER_CLOSE_MS, interval);

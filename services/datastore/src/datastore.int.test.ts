@@ -359,7 +359,8 @@ describe.skipIf(services.skip)(
           /before endDate/,
         ],
         ['/ohlcv?symbol=BTC-USD&interval=7m&startDate=2024-01-01T00:00:00Z', 400, /interval/],
-        ['/ohlcv?symbol=BTC-USD&startDate=2000-01-01T00:00:00Z', 400, /at most/],
+        // Wider than MAX_BARS minutes (a start before 2009-01-03 is itself refused now).
+        ['/ohlcv?symbol=BTC-USD&startDate=2010-01-01T00:00:00Z', 400, /at most/],
         ['/ohlcv?symbol=NOPE-USD&startDate=2024-01-01T00:00:00Z', 404, /unknown symbol NOPE-USD/],
         ['/ohlcv?symbol=BTC-USD&symbol=ETH-USD&startDate=2024-01-01T00:00:00Z', 400, /symbol/],
         ['/ohlcv?startDate=2024-01-01T00:00:00Z', 400, /symbol.*required/],

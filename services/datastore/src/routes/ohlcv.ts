@@ -10,12 +10,15 @@ import { rules, unknownSymbol, validateQuery } from './params.js';
 interface OhlcvQuery {
   symbol: MarketSymbol;
   interval: Interval;
-  startDate: EpochMs;
+  startDate?: EpochMs;
   endDate?: EpochMs;
   limit?: number;
 }
 
-/** `GET /ohlcv`: startDate inclusive, endDate exclusive (default now), interval default 1m. */
+/**
+ * `GET /ohlcv`: startDate inclusive, endDate exclusive (default now), interval default 1m; with
+ * `limit` and no startDate, the newest `limit` bars before endDate.
+ */
 export function ohlcvRouter(deps: {
   bars: BarService;
   symbols: SymbolRegistry;
@@ -24,7 +27,7 @@ export function ohlcvRouter(deps: {
   const schema = Joi.object<OhlcvQuery>({
     symbol: rules.symbol().required(),
     interval: rules.interval().default('1m'),
-    startDate: rules.instant().required(),
+    startDate: rules.instant(),
     endDate: rules.instant(),
     limit: rules.count(deps.bars.maxBars),
   });
@@ -32,14 +35,17 @@ export function ohlcvRouter(deps: {
   router.get('/ohlcv', async (req, res) => {
     const q = validateQuery(schema, req.query);
     const end = q.endDate ?? deps.now();
-    if (q.startDate >= end) {
+    if (q.startDate === undefined && q.limit === undefined) {
+      throw invalidArgument('startDate is required unless limit is given (the newest limit bars)');
+    }
+    if (q.startDate !== undefined && q.startDate >= end) {
       throw invalidArgument(`startDate ${toIso(q.startDate)} must be before endDate ${toIso(end)}`);
     }
     if (!(await deps.symbols.has(q.symbol))) throw unknownSymbol(q.symbol);
     const { bars, partial } = await deps.bars.range(
       q.symbol,
       q.interval,
-      q.startDate,
+      q.startDate ?? Number.NEGATIVE_INFINITY,
       end,
       q.limit,
     );

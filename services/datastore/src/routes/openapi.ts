@@ -60,16 +60,23 @@ export const OPENAPI = {
         security: [{ bearer: [] }],
         parameters: [
           param('symbol', 'BTC-USD (also BTCUSD, BTC/USD, btc-usd)', { type: 'string' }, true),
-          param('interval', 'default 1m', { enum: INTERVALS }),
-          param('startDate', 'inclusive, ISO-8601', { type: 'string', format: 'date-time' }, true),
-          param('endDate', 'exclusive, ISO-8601; default now', {
-            type: 'string',
-            format: 'date-time',
+          param('interval', 'an interval or a TradingView resolution (1D, 60…); default 1m', {
+            enum: [...INTERVALS, ...RESOLUTIONS, 'D', 'W'],
           }),
-          param('limit', 'at most this many bars, the newest in range', {
-            type: 'integer',
-            minimum: 1,
-          }),
+          param(
+            'startDate',
+            'inclusive; ISO-8601 or 13-digit epoch ms, 2009-01-03 .. 2100-01-01; required without limit',
+            { type: 'string' },
+          ),
+          param('endDate', 'exclusive, as startDate; default now', { type: 'string' }),
+          param(
+            'limit',
+            'at most this many bars, the newest in range (without startDate: the newest)',
+            {
+              type: 'integer',
+              minimum: 1,
+            },
+          ),
         ],
         responses: {
           '200': {

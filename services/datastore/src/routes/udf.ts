@@ -157,7 +157,8 @@ export function udfRouter(deps: {
     const bars =
       q.countback !== undefined
         ? await deps.bars.last(q.symbol, q.resolution, q.countback, q.to)
-        : (await deps.bars.range(q.symbol, q.resolution, q.from, q.to)).bars;
+        : (await deps.bars.range(q.symbol, q.resolution, q.from, q.to, undefined, 'countback'))
+            .bars;
     if (bars.length > 0) {
       res.json(historyBody(bars));
       return;

@@ -6,12 +6,9 @@
 import type { BarUpdate, Decoded, EpochMs, Interval, MarketSymbol } from '@candlestream/core';
 import {
   AppError,
-  INTERVALS,
-  RESOLUTIONS,
   errorMessage,
-  parseInterval,
+  parseIntervalOrResolution,
   parseJsonMessage,
-  parseResolution,
   parseSymbol,
   toIso,
 } from '@candlestream/core';
@@ -55,19 +52,7 @@ export function seriesKey(symbol: MarketSymbol, interval: Interval): string {
 export function parseStreamInterval(input: unknown): Interval {
   if (typeof input !== 'string')
     throw new AppError('INVALID_ARGUMENT', 'interval must be a string');
-  try {
-    return parseInterval(input);
-  } catch {
-    try {
-      return parseResolution(input);
-    } catch {
-      throw new AppError(
-        'INVALID_ARGUMENT',
-        `interval ${JSON.stringify(input.slice(0, 16))} is not one of ${INTERVALS.join(', ')} ` +
-          `or a TradingView resolution (${RESOLUTIONS.join(', ')})`,
-      );
-    }
-  }
+  return parseIntervalOrResolution(input);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
