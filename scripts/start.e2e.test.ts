@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess, execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -131,6 +132,21 @@ async function startFails(
   return { code, stdout, stderr, ms: Date.now() - began };
 }
 
+/** A port nobody listens on right now. */
+async function freePort(): Promise<number> {
+  const server = await listening(0);
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function listening(port: number): Promise<Server> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
 describe('pnpm start with a bad setting', () => {
   it('regression: PORT=abc fails at once with one line naming PORT, before the broker and PostgreSQL start', async () => {
     const run = await startFails({ PORT: 'abc' });
@@ -141,6 +157,27 @@ describe('pnpm start with a bad setting', () => {
     expect(run.stdout).toBe(''); // nothing started
     // tsx compiles on the fly; the check itself takes milliseconds (it used to take 10-11 s).
     expect(run.ms).toBeLessThan(5_000);
+  });
+
+  it('regression: a port in use names the variable that moves it', async () => {
+    const taken = await listening(0);
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const run = await startFails({ PORT: '0', PRODUCER_HEALTH_PORT: String(port) });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(
+        new RegExp(
+          `port ${port} \\(producer /health\\) is already in use;.* set PRODUCER_HEALTH_PORT`,
+        ),
+      );
+      const bad = await startFails({ BROKER_PORT: 'x', PG_PORT: '70000' });
+      expect(bad.stderr.trim().split('\n')).toEqual([
+        'pnpm start: BROKER_PORT must be a port number (0-65535) (got "x")',
+        'pnpm start: PG_PORT must be a port number (0-65535) (got "70000")',
+      ]);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 
   it('regression: bad settings of several services give one line per variable', async () => {
@@ -207,6 +244,31 @@ describe.skipIf(skip)('pnpm start', () => {
     expect(resumed.length).toBeGreaterThanOrEqual(earlier.length);
     const again = await stop(second);
     expect(again.filter(alive)).toEqual([]);
+  });
+
+  it('regression: every port start opens is set by its variable', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cs-start-ports-'));
+    try {
+      const ports = {
+        PRODUCER_HEALTH_PORT: await freePort(),
+        FIXED_CONSUMER_HEALTH_PORT: await freePort(),
+        BROKER_PORT: await freePort(),
+        PG_PORT: await freePort(),
+      };
+      const started = await start(
+        dir,
+        Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
+      );
+      leftovers.push(started.child);
+      const text = started.lines.join('\n');
+      expect(text).toContain(`http://localhost:${ports.PRODUCER_HEALTH_PORT}/health`);
+      expect(text).toContain(`http://localhost:${ports.FIXED_CONSUMER_HEALTH_PORT}/health`);
+      expect(text).toMatch(new RegExp(`broker\\s.*port=${ports.BROKER_PORT}`));
+      expect(text).toMatch(new RegExp(`postgres\\s.*listening port=${ports.PG_PORT}`));
+      await stop(started);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('regression: Ctrl-C on `pnpm start` exits 0, without ELIFECYCLE', async () => {

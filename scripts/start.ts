@@ -5,7 +5,8 @@
  * - migrations, then every service as its own child process, logs prefixed with its name;
  * - the chart URL and one status line per service once all are healthy.
  * Ctrl-C stops the services in order (producer, datastore, fixed consumer), then the broker and
- * PostgreSQL; state stays under .data/ for the next start. PORT=0 picks free ports throughout
+ * PostgreSQL; state stays under .data/ for the next start. Every port it opens has a variable
+ * (PORT_DEFAULTS); PORT=0 picks free ports for every one left unset
  * (the end-to-end test does that).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -26,11 +27,29 @@ import { ENTRIES, NODE_WITH_TSX } from './services.js';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const env = process.env;
 const DATA_DIR = env['CANDLESTREAM_DATA_DIR'] ?? join(ROOT, '.data');
-const EPHEMERAL = env['PORT'] === '0';
-const PORT = Number(env['PORT'] ?? 3000);
-const BROKER_PORT = EPHEMERAL ? 0 : 9092;
-const PG_PORT = EPHEMERAL ? 0 : 54329;
-const HEALTH_PORTS = { producer: EPHEMERAL ? 0 : 3001, 'fixed-consumer': EPHEMERAL ? 0 : 3002 };
+/** Every port `pnpm start` opens, by the variable that sets it (docs/RUNNING.md), and its default. */
+const PORT_DEFAULTS = {
+  /** The datastore: API, stream and chart page (the contract's PORT). */
+  PORT: 3000,
+  PRODUCER_HEALTH_PORT: 3001,
+  FIXED_CONSUMER_HEALTH_PORT: 3002,
+  BROKER_PORT: 9092,
+  PG_PORT: 54329,
+} as const;
+type PortVariable = keyof typeof PORT_DEFAULTS;
+/** PORT=0: every port left unset is a free one too (the end-to-end tests). */
+const EPHEMERAL = env['PORT']?.trim() === '0';
+const portNumber = (raw: string): boolean => /^\d{1,5}$/.test(raw) && Number(raw) <= 65_535;
+
+/** A port variable's value, its default when unset; a bad value is checkConfig's to report. */
+function portOf(name: PortVariable): number {
+  const raw = env[name]?.trim();
+  if (raw && portNumber(raw)) return Number(raw);
+  return EPHEMERAL ? 0 : PORT_DEFAULTS[name];
+}
+const PORTS = Object.fromEntries(
+  Object.keys(PORT_DEFAULTS).map((name) => [name, portOf(name as PortVariable)]),
+) as Record<PortVariable, number>;
 const HEALTHY_WITHIN_MS = 90_000;
 const STOP_TIMEOUT_MS = 15_000;
 const NAME_WIDTH = 15;
@@ -92,9 +111,11 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function requirePort(port: number, what: string): Promise<void> {
+async function requirePort(port: number, what: string, variable: PortVariable): Promise<void> {
   if (port !== 0 && !(await portFree(port))) {
-    fail(`port ${port} (${what}) is already in use; stop what is using it or set another port`);
+    fail(
+      `port ${port} (${what}) is already in use; stop what is using it, or set ${variable} to another port (0 picks a free one)`,
+    );
   }
 }
 
@@ -203,8 +224,8 @@ function tcpOpen(port: number): Promise<boolean> {
 
 /** Embedded PostgreSQL in .data/postgres, as its own process (scripts/postgres.ts). */
 async function startPostgres(): Promise<string> {
-  const port = PG_PORT || (await freePort());
-  await requirePort(port, 'embedded PostgreSQL');
+  const port = PORTS.PG_PORT || (await freePort());
+  await requirePort(port, 'embedded PostgreSQL', 'PG_PORT');
   const server = launch('postgres', ['scripts/postgres.ts'], {
     CANDLESTREAM_PG_DIR: join(DATA_DIR, 'postgres'),
     CANDLESTREAM_PG_PORT: String(port),
@@ -253,10 +274,10 @@ async function health(
 /** What each service's environment adds to this one (the rest of `env` is passed on as it is). */
 function serviceEnv(shared: Record<string, string>): Record<string, Record<string, string>> {
   return {
-    'fixed-consumer': { ...shared, HEALTH_PORT: String(HEALTH_PORTS['fixed-consumer']) },
+    'fixed-consumer': { ...shared, HEALTH_PORT: String(PORTS.FIXED_CONSUMER_HEALTH_PORT) },
     // PORT as the user wrote it, so a bad one is reported as written.
-    datastore: { ...shared, PORT: env['PORT'] ?? String(PORT) },
-    producer: { ...shared, HEALTH_PORT: String(HEALTH_PORTS.producer) },
+    datastore: { ...shared, PORT: env['PORT'] ?? String(PORTS.PORT) },
+    producer: { ...shared, HEALTH_PORT: String(PORTS.PRODUCER_HEALTH_PORT) },
   };
 }
 
@@ -277,6 +298,12 @@ function checkConfig(): void {
     producer: loadProducerConfig,
   };
   const lines = new Map<string, string>();
+  // PORT is the datastore's, checked by its loader below; the others are this script's own.
+  for (const name of Object.keys(PORT_DEFAULTS).filter((n) => n !== 'PORT')) {
+    const raw = env[name]?.trim();
+    if (raw && !portNumber(raw))
+      lines.set(name, `${name} must be a port number (0-65535) (got ${JSON.stringify(raw)})`);
+  }
   for (const [name, extra] of Object.entries(serviceEnv(standIns))) {
     try {
       loaders[name]?.({ ...env, ...extra });
@@ -311,16 +338,28 @@ async function main(): Promise<void> {
       stdio: 'inherit',
     });
   }
-  await requirePort(PORT, 'the datastore, PORT');
-  for (const [name, port] of Object.entries(HEALTH_PORTS))
-    await requirePort(port, `${name} /health`);
+  // Every port before anything starts (0 is a free one, picked when it is needed).
+  await requirePort(PORTS.PORT, 'the datastore', 'PORT');
+  await requirePort(PORTS.PRODUCER_HEALTH_PORT, 'producer /health', 'PRODUCER_HEALTH_PORT');
+  await requirePort(
+    PORTS.FIXED_CONSUMER_HEALTH_PORT,
+    'fixed consumer /health',
+    'FIXED_CONSUMER_HEALTH_PORT',
+  );
+  if (!env['KAFKA_BROKERS'])
+    await requirePort(PORTS.BROKER_PORT, 'the embedded broker', 'BROKER_PORT');
+  if (!env['DATABASE_URL']) await requirePort(PORTS.PG_PORT, 'embedded PostgreSQL', 'PG_PORT');
+  if (env['HEALTH_PORT'])
+    say(
+      'HEALTH_PORT is ignored: under pnpm start, set PRODUCER_HEALTH_PORT and FIXED_CONSUMER_HEALTH_PORT',
+    );
 
   const shared: Record<string, string> = {};
   if (env['KAFKA_BROKERS']) {
     say(`using the broker at ${env['KAFKA_BROKERS']}`);
   } else {
-    const port = BROKER_PORT || (await freePort());
-    await requirePort(port, 'the embedded broker');
+    const port = PORTS.BROKER_PORT || (await freePort());
+    await requirePort(port, 'the embedded broker', 'BROKER_PORT');
     launch(
       'broker',
       [ENTRIES.broker, '--port', String(port), '--data-dir', join(DATA_DIR, 'broker')],
