@@ -2,6 +2,7 @@ import type { Bar, EpochMs, Interval, MarketSymbol } from '@candlestream/core';
 import { floorBucket, INTERVAL_MS } from '@candlestream/core';
 import type { Logger } from '@candlestream/logger';
 import type { Redis } from 'ioredis';
+import type { RedisGate } from './redis-gate.js';
 
 /** Bars per cached chunk: a day of 1m bars is one chunk, one Redis round trip. */
 export const BARS_PER_CHUNK = 1_440;
@@ -32,6 +33,8 @@ export interface BarCacheStats {
   hits: number;
   misses: number;
   errors: number;
+  /** Reads that went straight to storage because Redis was being skipped (RedisGate). */
+  skipped: number;
 }
 
 /**
@@ -45,15 +48,19 @@ export class BarChunkCache {
   readonly #prefix: string;
   readonly #load: BarLoader;
   readonly #log: Logger;
-  readonly stats: BarCacheStats = { hits: 0, misses: 0, errors: 0 };
+  readonly #gate: RedisGate | undefined;
+  readonly stats: BarCacheStats = { hits: 0, misses: 0, errors: 0, skipped: 0 };
 
   constructor(options: {
     redis: Redis | undefined;
     prefix: string;
     load: BarLoader;
     logger: Logger;
+    /** Skips Redis for a while after a failure, instead of waiting on it every request. */
+    gate?: RedisGate | undefined;
   }) {
     this.#redis = options.redis;
+    this.#gate = options.gate;
     this.#prefix = options.prefix;
     this.#load = options.load;
     this.#log = options.logger.child({ component: 'bar-cache' });
@@ -78,6 +85,10 @@ export class BarChunkCache {
       chunks.push(c);
     }
     if (!this.#redis || chunks.length === 0) return this.#load(symbol, interval, from, to);
+    if (this.#gate && !this.#gate.available) {
+      this.stats.skipped += 1;
+      return this.#load(symbol, interval, from, to);
+    }
 
     const cached = await this.#mget(chunks.map((c) => this.key(symbol, interval, c)));
     const out: Bar[] = [];
@@ -117,7 +128,7 @@ export class BarChunkCache {
       ...new Set(times.map((t) => this.key(symbol, interval, chunkStart(t, interval)))),
     ];
     try {
-      await this.#redis.unlink(...keys);
+      await this.#command((redis) => redis.unlink(...keys));
     } catch (err) {
       this.stats.errors += 1;
       this.#log.warn('cache invalidation failed', {
@@ -127,9 +138,14 @@ export class BarChunkCache {
     }
   }
 
+  /** Through the gate when there is one (a failure starts skipping Redis), else directly. */
+  #command<T>(op: (redis: Redis) => Promise<T>): Promise<T> {
+    return this.#gate ? this.#gate.run(op) : op(this.#redis!);
+  }
+
   async #mget(keys: string[]): Promise<(Bar[] | undefined)[]> {
     try {
-      const raw = await this.#redis!.mget(...keys);
+      const raw = await this.#command((redis) => redis.mget(...keys));
       return raw.map((text) => (text === null ? undefined : (JSON.parse(text) as Bar[])));
     } catch (err) {
       this.stats.errors += 1;
@@ -144,11 +160,13 @@ export class BarChunkCache {
     chunks: Map<EpochMs, Bar[]>,
   ): Promise<void> {
     try {
-      const pipeline = this.#redis!.pipeline();
-      for (const [c, bars] of chunks) {
-        pipeline.set(this.key(symbol, interval, c), JSON.stringify(bars), 'EX', CHUNK_TTL_S);
-      }
-      await pipeline.exec();
+      await this.#command((redis) => {
+        const pipeline = redis.pipeline();
+        for (const [c, bars] of chunks) {
+          pipeline.set(this.key(symbol, interval, c), JSON.stringify(bars), 'EX', CHUNK_TTL_S);
+        }
+        return pipeline.exec();
+      });
     } catch (err) {
       this.stats.errors += 1;
       this.#log.warn('cache write failed', { err: (err as Error).message });

@@ -1,6 +1,7 @@
 import type { BarUpdate, Interval, MarketSymbol } from '@candlestream/core';
 import { decodeBarUpdate } from '@candlestream/core';
 import type { Redis } from 'ioredis';
+import type { RedisGate } from './redis-gate.js';
 
 /**
  * The newest bar per (symbol, interval) as the live pipeline last published it: the forming bar
@@ -81,10 +82,17 @@ export class RedisLiveBarStore implements LiveBarStore {
   readonly kind = 'redis';
   readonly #redis: Redis;
   readonly #prefix: string;
+  readonly #gate: RedisGate | undefined;
 
-  constructor(redis: Redis, prefix: string) {
+  /** With a gate, commands fail at once while Redis is being skipped (callers fall back). */
+  constructor(redis: Redis, prefix: string, gate?: RedisGate) {
     this.#redis = redis;
     this.#prefix = prefix;
+    this.#gate = gate;
+  }
+
+  #command<T>(op: (redis: Redis) => Promise<T>): Promise<T> {
+    return this.#gate ? this.#gate.run(op) : op(this.#redis);
   }
 
   key(symbol: MarketSymbol): string {
@@ -99,16 +107,18 @@ export class RedisLiveBarStore implements LiveBarStore {
       args.push(u.interval, String(u.bar.time), u.final ? '1' : '0', JSON.stringify(u));
     }
     if (bySymbol.size === 0) return;
-    const pipeline = this.#redis.pipeline();
-    for (const [symbol, args] of bySymbol)
-      pipeline.eval(PUT_NEWER_LUA, 1, this.key(symbol), ...args);
-    const results = await pipeline.exec();
+    const results = await this.#command((redis) => {
+      const pipeline = redis.pipeline();
+      for (const [symbol, args] of bySymbol)
+        pipeline.eval(PUT_NEWER_LUA, 1, this.key(symbol), ...args);
+      return pipeline.exec();
+    });
     const failed = results?.find(([err]) => err);
     if (failed?.[0]) throw failed[0];
   }
 
   async get(symbol: MarketSymbol, interval: Interval): Promise<BarUpdate | undefined> {
-    const raw = await this.#redis.hget(this.key(symbol), interval);
+    const raw = await this.#command((redis) => redis.hget(this.key(symbol), interval));
     if (raw === null) return undefined;
     const decoded = decodeBarUpdate(raw);
     return decoded.ok ? decoded.value : undefined;

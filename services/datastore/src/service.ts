@@ -6,6 +6,7 @@ import {
   BarChunkCache,
   createRedis,
   MemoryLiveBarStore,
+  RedisGate,
   RedisLiveBarStore,
 } from '@candlestream/cache';
 import type { Clock } from '@candlestream/core';
@@ -67,11 +68,15 @@ export async function startDatastore(
     clock,
   });
   const redis = config.redisUrl ? createRedis(config.redisUrl, logger) : undefined;
+  // After a Redis failure every user of it skips it for a while, instead of each request waiting
+  // for the command timeouts; the follow actor turns that into degraded health.
+  const redisGate = redis ? new RedisGate({ redis, logger, clock }) : undefined;
   const store: LiveBarStore = redis
-    ? new RedisLiveBarStore(redis, config.cachePrefix)
+    ? new RedisLiveBarStore(redis, config.cachePrefix, redisGate)
     : new MemoryLiveBarStore();
   const cache = new BarChunkCache({
     redis,
+    gate: redisGate,
     prefix: config.cachePrefix,
     load: (symbol, interval, from, to) => repository.readBars(symbol, interval, from, to),
     logger,
@@ -82,6 +87,7 @@ export async function startDatastore(
   const limiter = createRateLimiter({
     requestsPerMinute: config.rateLimitPerMinute,
     redis,
+    gate: redisGate,
     keyPrefix: config.cachePrefix,
   });
 
@@ -120,6 +126,7 @@ export async function startDatastore(
     groupId: `${SERVICE_NAME}-${randomUUID()}`,
     stops: new PendingStops(),
     clock,
+    ...(redisGate ? { redisGate } : {}),
   };
   const service = await startMachineService({
     name: SERVICE_NAME,
@@ -155,6 +162,7 @@ export async function startDatastore(
     },
     checks: () => ({
       cache: redis ? 'redis' : 'memory',
+      ...(redisGate ? { redis: redisGate.problem ?? 'ok' } : {}),
       cacheStats: cache.stats,
       streamClients: hub.clientCount(),
       updatesReceived: live.received,
@@ -162,7 +170,13 @@ export async function startDatastore(
     // After the consumer left (the machine's stopping state) and the server closed.
     resources: [
       { name: 'repository', close: () => repository.close() },
-      { name: 'liveStore', close: () => store.close() },
+      {
+        name: 'liveStore',
+        close: () => {
+          redisGate?.close();
+          return store.close();
+        },
+      },
     ],
   });
 

@@ -20,6 +20,8 @@ export interface Deps {
   stops: PendingStops;
   /** Broker probe period and timeout (packages/kafka watchBroker defaults otherwise). */
   brokerProbe?: { intervalMs: number; timeoutMs: number };
+  /** packages/cache RedisGate, when REDIS_URL is set: while it skips Redis, health is degraded. */
+  redisGate?: { watch(listener: (problem: string | undefined) => void): () => void };
   /** The clock the broker probe runs on; default systemClock. */
   clock?: Clock;
 }

@@ -8,7 +8,8 @@ import type { Deps } from './deps.js';
 /**
  * Follows bar-updates from now on into the live view; a crash is reported, never thrown. A
  * broker probe reports DEGRADED within ~1.5 s of the broker going away (the consumer itself
- * crashes only after kafkajs' retries) and RECOVERED when it answers again.
+ * crashes only after kafkajs' retries) and RECOVERED when it answers again. The Redis gate
+ * reports the same way (check `redis`) while the API skips Redis after a failure.
  */
 export function followActor(deps: Deps) {
   return fromCallback<DatastoreEvent>(({ sendBack }) => {
@@ -37,6 +38,15 @@ export function followActor(deps: Deps) {
         );
       },
     });
+    // Redis being skipped (answers come from storage, slower; other replicas' limits unshared).
+    const stopRedisWatch = deps.redisGate?.watch((problem) => {
+      if (stopped) return;
+      sendBack(
+        problem === undefined
+          ? { type: 'RECOVERED', check: 'redis' }
+          : { type: 'DEGRADED', check: 'redis', problem },
+      );
+    });
     let refused = 0;
     consumer
       .start(async (batch) => {
@@ -53,6 +63,7 @@ export function followActor(deps: Deps) {
     return () => {
       stopped = true;
       stopProbe();
+      stopRedisWatch?.();
       // Not awaited here (cleanup is synchronous); connect and shutdown await deps.stops.
       const stopping = consumer.stop();
       stopping.catch((err: unknown) => log.warn('consumer stop failed', { err }));

@@ -22,6 +22,11 @@ export interface RateLimitOptions {
   redis?: object | undefined;
   /** Redis key prefix (CACHE_PREFIX), so deployments sharing a Redis keep apart. */
   keyPrefix?: string;
+  /**
+   * packages/cache RedisGate: while it skips Redis, count in memory at once (a connected but
+   * unanswering Redis would otherwise cost every request the command timeout).
+   */
+  gate?: { readonly available: boolean } | undefined;
 }
 
 export type TakeResult = { ok: true; remaining: number } | { ok: false; retryAfterS: number };
@@ -65,7 +70,8 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
     limit: points,
     async take(key) {
       try {
-        const result = await limiter.consume(key);
+        const store = options.gate && !options.gate.available ? memory : limiter;
+        const result = await store.consume(key);
         return { ok: true, remaining: result.remainingPoints };
       } catch (err) {
         if (!(err instanceof RateLimiterRes)) throw err;
