@@ -246,7 +246,7 @@ describe.skipIf(skip)('pnpm start', () => {
     expect(again.filter(alive)).toEqual([]);
   });
 
-  it('regression: every port start opens is set by its variable', async () => {
+  it('regression: every port start opens is set by its variable; the banner says what runs where', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cs-start-ports-'));
     try {
       const ports = {
@@ -261,6 +261,11 @@ describe.skipIf(skip)('pnpm start', () => {
       );
       leftovers.push(started.child);
       const text = started.lines.join('\n');
+      // The banner says what streams, which symbols, where the chart and API docs are, where data is kept.
+      expect(text).toMatch(/start\s+source: synthetic, 5 trades\/s/);
+      expect(text).toMatch(/start\s+symbols: BTC-USD, ETH-USD/);
+      expect(text).toMatch(new RegExp(`start\\s+API docs: ${started.chart}docs`));
+      expect(text).toContain(`data: ${dir}; delete it to start from nothing`);
       expect(text).toContain(`http://localhost:${ports.PRODUCER_HEALTH_PORT}/health`);
       expect(text).toContain(`http://localhost:${ports.FIXED_CONSUMER_HEALTH_PORT}/health`);
       expect(text).toMatch(new RegExp(`broker\\s.*port=${ports.BROKER_PORT}`));

@@ -19,7 +19,7 @@ import { loadDatastoreConfig } from '@candlestream/datastore';
 import { migrate } from '@candlestream/db';
 import { loadFixedConsumerConfig } from '@candlestream/fixed-consumer';
 import { silentLogger } from '@candlestream/logger';
-import { loadProducerConfig } from '@candlestream/producer';
+import { loadProducerConfig, resolvedSource, type ProducerConfig } from '@candlestream/producer';
 import { builtPage } from '@candlestream/web';
 import { PG_DATABASE, PG_PASSWORD, PG_USER } from './postgres-settings.js';
 import { ENTRIES, NODE_WITH_TSX } from './services.js';
@@ -287,15 +287,16 @@ function serviceEnv(shared: Record<string, string>): Record<string, Record<strin
  * service reads is named once). The broker's and PostgreSQL's addresses are not known yet; their
  * stand-ins are well-formed, so a line can only be about the user's own settings.
  */
-function checkConfig(): void {
+function checkConfig(): ProducerConfig {
   const standIns = {
     KAFKA_BROKERS: env['KAFKA_BROKERS'] ?? '127.0.0.1:9092',
     DATABASE_URL: env['DATABASE_URL'] ?? `postgres://${PG_USER}@127.0.0.1:54329/${PG_DATABASE}`,
   };
+  let producer: ProducerConfig | undefined;
   const loaders: Record<string, (e: NodeJS.ProcessEnv) => unknown> = {
     'fixed-consumer': loadFixedConsumerConfig,
     datastore: loadDatastoreConfig,
-    producer: loadProducerConfig,
+    producer: (e) => (producer = loadProducerConfig(e)),
   };
   const lines = new Map<string, string>();
   // PORT is the datastore's, checked by its loader below; the others are this script's own.
@@ -316,14 +317,48 @@ function checkConfig(): void {
         lines.set(/^[A-Z][A-Z0-9_]*/.exec(line)?.[0] ?? line, line);
     }
   }
-  if (lines.size > 0) {
+  if (lines.size > 0 || !producer) {
     for (const line of lines.values()) process.stderr.write(`pnpm start: ${line}\n`);
     process.exit(1);
   }
+  return producer;
+}
+
+/** The banner's `source:` line: what the producer streams, in the user's terms. */
+function describeSource(config: ProducerConfig): string {
+  const iso = (ms: number | undefined): string =>
+    ms === undefined ? 'now' : new Date(ms).toISOString().replace('.000Z', 'Z');
+  switch (resolvedSource(config)) {
+    case 'cryptocompare':
+      return 'CryptoCompare, live trades';
+    case 'cryptocompare-history':
+      return `CryptoCompare history, ${iso(config.historyFrom)} to ${iso(config.historyTo)}`;
+    case 'file':
+      return `trades from ${config.tradesFile ?? ''}`;
+    case 'synthetic': {
+      const limit = config.syntheticLimit === undefined ? '' : `, ${config.syntheticLimit} trades`;
+      return config.syntheticStart === undefined
+        ? `synthetic, ${config.syntheticRate} trades/s${limit} (CRYPTOCOMPARE_API_KEY set: live trades)`
+        : `synthetic history from ${iso(config.syntheticStart)}${limit}`;
+    }
+  }
+}
+
+/** Where the candles live: the embedded servers' folder, or the user's own servers. */
+function describeData(): string {
+  const where = (url: string): string => url.replace(/\/\/[^@/]*@/, '//'); // no credentials
+  if (env['DATABASE_URL'] && env['KAFKA_BROKERS'])
+    return `${where(env['DATABASE_URL'])}, broker ${env['KAFKA_BROKERS']}`;
+  const external = env['DATABASE_URL']
+    ? ` (database ${where(env['DATABASE_URL'])})`
+    : env['KAFKA_BROKERS']
+      ? ` (broker ${env['KAFKA_BROKERS']})`
+      : '';
+  return `${DATA_DIR}${external}; delete it to start from nothing`;
 }
 
 async function main(): Promise<void> {
-  checkConfig();
+  const producerConfig = checkConfig();
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
   process.on('exit', killAll);
@@ -393,12 +428,14 @@ async function main(): Promise<void> {
   process.stdout.write('\n');
   services.forEach((s, i) =>
     say(
-      `${s.name.padEnd(NAME_WIDTH)} ok  ${reports[i]?.state ?? ''}  http://localhost:${s.port}/health`,
+      `${s.name.padEnd(NAME_WIDTH)} ok  ${reports[i]?.state ?? ''}  ${finished(s) ? '(its source has ended)' : `http://localhost:${s.port}/health`}`,
     ),
   );
-  say(
-    `chart: http://localhost:${datastore.port}/   (API: http://localhost:${datastore.port}/docs)`,
-  );
+  say(`source: ${describeSource(producerConfig)}`);
+  say(`symbols: ${producerConfig.symbols.join(', ')}`);
+  say(`chart: http://localhost:${datastore.port}/`);
+  say(`API docs: http://localhost:${datastore.port}/docs`);
+  say(`data: ${describeData()}`);
   say('Ctrl-C stops everything');
   process.stdout.write('\n');
 }

@@ -1,4 +1,4 @@
-export { loadProducerConfig, type ProducerConfig } from './config.js';
+export { loadProducerConfig, resolvedSource, type ProducerConfig } from './config.js';
 export { startProducer, SERVICE_NAME, type Producer } from './service.js';
 export { producerMachine } from './producer.machine.js';
 export { createSyntheticSource, createFileSource, type TradeSource } from './sources/index.js';
