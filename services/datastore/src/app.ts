@@ -6,6 +6,7 @@ import express from 'express';
 import helmet from 'helmet';
 import type { BarService } from './bars.js';
 import type { Authenticator } from './http/auth.js';
+import { ConcurrencyGate, limitConcurrency } from './http/concurrency.js';
 import { requireAuth } from './http/auth.js';
 import type { RateLimiter } from './http/rate-limit.js';
 import { limitFailedAuth, rateLimit } from './http/rate-limit.js';
@@ -21,6 +22,8 @@ export interface AppDeps {
   now: () => EpochMs;
   auth: Authenticator;
   limiter: RateLimiter;
+  /** Bounds history requests in flight, per client and in total (default: its own constants). */
+  history?: ConcurrencyGate | undefined;
   /** TRUST_PROXY: proxies whose X-Forwarded-For names the client; none when unset. */
   trustProxy?: readonly string[] | undefined;
   health: () => HealthReport;
@@ -102,6 +105,9 @@ export function createApp(deps: AppDeps): express.Express {
     limitFailedAuth(deps.limiter),
     rateLimit(deps.limiter),
   );
+  // History is the costly work (storage reads, big answers): bounded so a burst from one client
+  // neither grows memory without end nor starves the others.
+  app.use(['/ohlcv', '/udf/history'], limitConcurrency(deps.history ?? new ConcurrencyGate()));
   app.use(ohlcvRouter(deps), udfRouter(deps));
   // The chart page (built by `pnpm install`) and, if one was placed there, a licensed Charting Library.
   if (deps.webDir) app.use(express.static(deps.webDir, { index: 'index.html' }));

@@ -26,6 +26,7 @@ import { BarService } from './bars.js';
 import type { DatastoreConfig } from './config.js';
 import { datastoreMachine } from './datastore.machine.js';
 import { createAuthenticator } from './http/auth.js';
+import { ConcurrencyGate } from './http/concurrency.js';
 import type { TrustProxy } from './http/rate-limit.js';
 import { admitUpgrade, createRateLimiter } from './http/rate-limit.js';
 import { LiveView } from './live.js';
@@ -102,6 +103,7 @@ export async function startDatastore(
     auth,
     limiter,
     trustProxy: config.trustProxy,
+    history: new ConcurrencyGate({ clock }),
     health: () => healthOf(),
     metrics,
     logger,

@@ -8,6 +8,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { silentLogger } from '@candlestream/logger';
 import { Metrics } from '@candlestream/runtime';
+import { waitUntil } from '@candlestream/testkit';
 import jwt from 'jsonwebtoken';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -18,6 +19,7 @@ import type { StreamHub } from '../stream/hub.js';
 import { attachStream } from '../stream/hub.js';
 import type { SymbolRegistry } from '../symbols.js';
 import { createAuthenticator } from './auth.js';
+import { ConcurrencyGate } from './concurrency.js';
 import type { TrustProxy } from './rate-limit.js';
 import { admitUpgrade, createRateLimiter } from './rate-limit.js';
 
@@ -158,5 +160,82 @@ describe('/stream upgrades share the API limits', () => {
     }
     expect(statuses).toEqual([401, 401, 401, 429]);
     expect(await upgrade(r, { authorization: bearer('alice') })).toBe(101);
+  });
+});
+
+describe('concurrent history work is bounded per client and in total', () => {
+  /** BTC-USD history waits until `release()`; ETH-USD answers at once. */
+  function slowBars() {
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let started = 0;
+    const bars = {
+      maxBars: 1_000,
+      range: async (symbol: string) => {
+        started += 1;
+        if (symbol === 'BTC-USD') await held;
+        return { bars: [], partial: false };
+      },
+    } as unknown as BarService;
+    return { bars, release, started: () => started };
+  }
+  const ohlcv = async (r: Running, client: string, symbol: string) => {
+    const started = performance.now();
+    const response = await fetch(
+      `${r.url}/ohlcv?symbol=${symbol}&interval=1m&startDate=2024-01-01T00:00:00Z&endDate=2024-01-04T00:00:00Z`,
+      { headers: { 'x-forwarded-for': client } },
+    );
+    await response.text();
+    return {
+      status: response.status,
+      retryAfter: response.headers.get('retry-after'),
+      ms: performance.now() - started,
+    };
+  };
+  const common = (bars: BarService, history: ConcurrencyGate): Partial<AppDeps> => ({
+    bars,
+    symbols: { has: () => Promise.resolve(true) } as unknown as SymbolRegistry,
+    limiter: createRateLimiter({ requestsPerMinute: 1_000 }),
+    trustProxy: ['loopback'],
+    history,
+  });
+
+  it('a burst from one client: the excess gets 429 with Retry-After at once, another client is served', async () => {
+    const slow = slowBars();
+    const r = await start(
+      common(slow.bars, new ConcurrencyGate({ perClient: 2, total: 3, queueMs: 30_000 })),
+    );
+    const answers: Awaited<ReturnType<typeof ohlcv>>[] = [];
+    const burst = Array.from({ length: 10 }, () =>
+      ohlcv(r, '198.51.100.1', 'BTC-USD').then((a) => answers.push(a)),
+    );
+    // Two run and two wait; the other six are refused without waiting for any of them.
+    await waitUntil('six refused', () => answers.length === 6, 10_000);
+    expect(answers.map((a) => a.status)).toEqual(Array(6).fill(429));
+    expect(answers.every((a) => a.retryAfter === '1')).toBe(true);
+    expect(slow.started()).toBe(2);
+
+    // Another client still has a slot of the total while the burst holds its own share.
+    const other = await ohlcv(r, '198.51.100.2', 'ETH-USD');
+    expect(other.status).toBe(200);
+
+    slow.release();
+    await Promise.all(burst);
+    expect(answers.slice(6).map((a) => a.status)).toEqual([200, 200, 200, 200]);
+  });
+
+  it('the whole process busy: a request waits briefly, then 503 with Retry-After', async () => {
+    const slow = slowBars();
+    const r = await start(
+      common(slow.bars, new ConcurrencyGate({ perClient: 2, total: 2, queueMs: 100 })),
+    );
+    const running = [ohlcv(r, '198.51.100.1', 'BTC-USD'), ohlcv(r, '198.51.100.2', 'BTC-USD')];
+    await waitUntil('both running', () => slow.started() === 2, 10_000);
+    const busy = await ohlcv(r, '198.51.100.3', 'ETH-USD');
+    expect(busy.status).toBe(503);
+    expect(busy.retryAfter).toBe('1');
+    slow.release();
+    expect((await Promise.all(running)).map((a) => a.status)).toEqual([200, 200]);
+    expect((await ohlcv(r, '198.51.100.3', 'ETH-USD')).status).toBe(200);
   });
 });
