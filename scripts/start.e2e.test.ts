@@ -4,6 +4,7 @@
  * no process behind; a second start resumes with the earlier candles intact.
  */
 import { spawn, type ChildProcess, execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -132,6 +133,24 @@ async function startFails(
   return { code, stdout, stderr, ms: Date.now() - began };
 }
 
+/** The addresses listening on `port`, from the kernel's socket tables (Linux). */
+function listenersOn(port: number): string[] {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  const out: string[] = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const rows = existsSync(table) ? readFileSync(table, 'utf8').trim().split('\n').slice(1) : [];
+    for (const row of rows) {
+      const [, local, , state] = row.trim().split(/\s+/);
+      const [address, p] = (local ?? '').split(':');
+      if (p !== hex || state !== '0A') continue; // 0A: LISTEN
+      out.push(
+        address === '0100007F' ? '127.0.0.1' : /^0+$/.test(address ?? '') ? 'any' : (address ?? ''),
+      );
+    }
+  }
+  return out;
+}
+
 /** A port nobody listens on right now. */
 async function freePort(): Promise<number> {
   const server = await listening(0);
@@ -246,7 +265,7 @@ describe.skipIf(skip)('pnpm start', () => {
     expect(again.filter(alive)).toEqual([]);
   });
 
-  it('regression: every port start opens is set by its variable; the banner says what runs where', async () => {
+  it('regression: every port start opens is set by its variable, on loopback; the banner says what runs where', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cs-start-ports-'));
     try {
       const ports = {
@@ -270,6 +289,9 @@ describe.skipIf(skip)('pnpm start', () => {
       expect(text).toContain(`http://localhost:${ports.FIXED_CONSUMER_HEALTH_PORT}/health`);
       expect(text).toMatch(new RegExp(`broker\\s.*port=${ports.BROKER_PORT}`));
       expect(text).toMatch(new RegExp(`postgres\\s.*listening port=${ports.PG_PORT}`));
+      // Loopback unless HOST opens them: nothing of this machine's platform is on the network.
+      for (const port of [ports.PRODUCER_HEALTH_PORT, ports.FIXED_CONSUMER_HEALTH_PORT])
+        expect(listenersOn(port)).toEqual(['127.0.0.1']);
       await stop(started);
     } finally {
       await rm(dir, { recursive: true, force: true });

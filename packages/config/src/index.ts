@@ -101,6 +101,18 @@ export const vars = {
   cryptocompareApiKey: () =>
     envVar<string | undefined>('CRYPTOCOMPARE_API_KEY', Joi.string().min(8), { secret: true }),
   port: (fallback = 3000) => envVar<number>('PORT', portSchema(), { fallback }),
+  /**
+   * The interface a service listens on: loopback unless opened on purpose (the contract's HOST;
+   * compose sets 0.0.0.0 so other containers and the published ports reach it).
+   */
+  host: () =>
+    envVar<string>(
+      'HOST',
+      Joi.alternatives(Joi.string().ip({ cidr: 'forbidden' }), Joi.string().hostname()).messages({
+        'alternatives.match': '{{#label}} must be an IP address or a host name, such as 0.0.0.0',
+      }),
+      { fallback: '127.0.0.1' },
+    ),
   /** The /health and /metrics port of a service without an API of its own; 0 picks a free one. */
   healthPort: (fallback: number) => envVar<number>('HEALTH_PORT', portSchema(), { fallback }),
   authMode: () =>

@@ -133,6 +133,28 @@ describe('loadConfig', () => {
   });
 });
 
+describe('HOST', () => {
+  const spec = { host: vars.host() };
+  it('regression: services listen on loopback unless HOST opens them', () => {
+    expect(loadConfig(spec, {}).host).toBe('127.0.0.1');
+    expect(loadConfig(spec, { HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
+    expect(loadConfig(spec, { HOST: '::' }).host).toBe('::');
+    expect(loadConfig(spec, { HOST: 'app.internal' }).host).toBe('app.internal');
+  });
+
+  it('names HOST when it is neither an address nor a host name', () => {
+    let problems: string[] | undefined;
+    try {
+      loadConfig(spec, { HOST: 'not a host' });
+    } catch (err) {
+      problems = configProblems(err);
+    }
+    expect(problems).toEqual([
+      'HOST must be an IP address or a host name, such as 0.0.0.0 (got "not a host")',
+    ]);
+  });
+});
+
 describe('parseBrokerList', () => {
   it('refuses ports out of range and empty lists', () => {
     expect(() => parseBrokerList('a:0')).toThrow(/not host:port/);

@@ -8,6 +8,7 @@ const spec = {
   redisUrl: vars.redisUrl(),
   logLevel: vars.logLevel(),
   healthPort: vars.healthPort(3002),
+  host: vars.host(),
   groupId: vars.custom<string>(
     'CONSUMER_GROUP',
     Joi.string()

@@ -118,7 +118,7 @@ export async function startFixedConsumer(
     metrics,
     // The machine's delays (backoff) run on the service's clock, like every other timer.
     clock,
-    ops: { port: config.healthPort, portVariable: 'HEALTH_PORT' },
+    ops: { port: config.healthPort, portVariable: 'HEALTH_PORT', host: config.host },
     checks: () => ({ liveCache: liveStore.kind, liveSymbols: pipeline.symbols().length }),
     // Closed after the consumer has left the group (the machine's stopping state), lag reader first.
     resources: [

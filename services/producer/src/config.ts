@@ -27,6 +27,7 @@ const spec = {
   apiKey: vars.cryptocompareApiKey(),
   logLevel: vars.logLevel(),
   healthPort: vars.healthPort(3001),
+  host: vars.host(),
   /** `auto`: CryptoCompare when CRYPTOCOMPARE_API_KEY is set, else synthetic (the contract). */
   source: vars.custom<SourceKind>('PRODUCER_SOURCE', Joi.string().valid(...SOURCE_KINDS), {
     fallback: 'auto',

@@ -113,7 +113,7 @@ export async function startProducer(
     metrics,
     // The machine's delays (backoff, resets) run on the service's clock, like every other timer.
     clock,
-    ops: { port: config.healthPort, portVariable: 'HEALTH_PORT' },
+    ops: { port: config.healthPort, portVariable: 'HEALTH_PORT', host: config.host },
     checks: () => ({
       source: source.kind,
       sourceStatus: deps.lastSourceStatus?.state ?? 'starting',
