@@ -119,10 +119,11 @@ async function stop(started: Started): Promise<number[]> {
 async function startFails(
   extraEnv: Record<string, string>,
 ): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'cs-start-bad-'));
   const began = Date.now();
   const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
     cwd: ROOT,
-    env: { ...process.env, CANDLESTREAM_DATA_DIR: join(tmpdir(), 'cs-start-never'), ...extraEnv },
+    env: { ...process.env, CANDLESTREAM_DATA_DIR: dataDir, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -130,7 +131,9 @@ async function startFails(
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { code, stdout, stderr, ms: Date.now() - began };
+  const ms = Date.now() - began;
+  await rm(dataDir, { recursive: true, force: true });
+  return { code, stdout, stderr, ms };
 }
 
 /** The addresses listening on `port`, from the kernel's socket tables (Linux). */
