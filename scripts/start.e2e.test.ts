@@ -293,8 +293,13 @@ describe.skipIf(skip)('pnpm start', () => {
       expect(text).toMatch(new RegExp(`broker\\s.*port=${ports.BROKER_PORT}`));
       expect(text).toMatch(new RegExp(`postgres\\s.*listening port=${ports.PG_PORT}`));
       // Loopback unless HOST opens them: nothing of this machine's platform is on the network.
-      for (const port of [ports.PRODUCER_HEALTH_PORT, ports.FIXED_CONSUMER_HEALTH_PORT])
-        expect(listenersOn(port)).toEqual(['127.0.0.1']);
+      const datastorePort = Number(new URL(started.chart).port);
+      for (const port of [
+        ports.PRODUCER_HEALTH_PORT,
+        ports.FIXED_CONSUMER_HEALTH_PORT,
+        datastorePort,
+      ])
+        expect(listenersOn(port), `port ${port}`).toEqual(['127.0.0.1']);
       await stop(started);
     } finally {
       await rm(dir, { recursive: true, force: true });

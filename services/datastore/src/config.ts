@@ -47,6 +47,7 @@ const spec = {
   redisUrl: vars.redisUrl(),
   symbols: vars.symbols(),
   port: vars.port(),
+  host: vars.host(),
   authMode: vars.authMode(),
   jwtSecret: vars.jwtSecret(),
   jwtPublicKey: vars.jwtPublicKey(),

@@ -147,7 +147,11 @@ export async function startDatastore(
     ops: {
       serve: async (health) => {
         healthOf = health;
-        const listening = await listen(server, { port: config.port, portVariable: 'PORT' });
+        const listening = await listen(server, {
+          port: config.port,
+          host: config.host,
+          portVariable: 'PORT',
+        });
         logger.info('listening', {
           port: listening.port,
           auth: config.authMode,
