@@ -21,7 +21,8 @@ export interface SyntheticSourceOptions {
   tradesPerSecond: number;
   /**
    * History mode: trade times start here and advance in event time, emitted as fast as the reader
-   * pulls. Absent: live mode, `ts` is the clock at emission and emission is paced to the rate.
+   * pulls; without a `limit`, until they reach the clock's now, then paced live from there on.
+   * Absent: live mode, `ts` is the clock at emission and emission is paced to the rate.
    */
   startTs?: EpochMs;
   /** End after this many trades in total. Default: never. */
@@ -178,6 +179,7 @@ async function* history(
   options: SyntheticSourceOptions,
   startTs: EpochMs,
   prices: Map<MarketSymbol, number>,
+  clock: Clock,
   { signal, onStatus }: SourceRunOptions,
 ): AsyncGenerator<Tick> {
   onStatus?.({ state: 'connected' });
@@ -185,6 +187,10 @@ async function* history(
   // The start is in the id so two ranges from one seed do not collide downstream.
   const idPrefix = `syn-${options.seed}-${startTs.toString(36)}-`;
   const limit = options.limit ?? Infinity;
+  // Without a limit, history runs up to now and then goes on live, at the rate, from the same walk.
+  // With one it is a fixed batch (tests, benchmarks), emitted as fast as the reader pulls.
+  const catchUpToNow = options.limit === undefined;
+  let lastTs = -Infinity;
   for (let n = 0; n < limit && !signal.aborted; n++) {
     if (n > 0 && n % HISTORY_TRADES_PER_TURN === 0) {
       await yieldToEventLoop();
@@ -193,7 +199,18 @@ async function* history(
     const trade = next();
     const ts = startTs + Math.floor(trade.offsetMs);
     if (ts >= MAX_TICK_TS_MS) return;
-    yield toTick(trade, ts, `${idPrefix}${n}`);
+    if (catchUpToNow && ts > clock.now()) {
+      // Caught up: wait for the trade's time, as the live mode does (sleep rejects on abort only).
+      while (!signal.aborted && ts > clock.now()) {
+        const waitMs = ts - clock.now();
+        await sleep(Math.min(MAX_BURST_MS, Math.max(MIN_BURST_MS, waitMs)), signal, clock).catch(
+          () => {},
+        );
+      }
+      if (signal.aborted) return;
+    }
+    lastTs = Math.max(lastTs, ts);
+    yield toTick(trade, lastTs, `${idPrefix}${n}`);
   }
 }
 
@@ -244,7 +261,7 @@ export function createSyntheticSource(input: SyntheticSourceOptions): TradeSourc
     trades(run: SourceRunOptions): AsyncIterable<Tick> {
       return options.startTs === undefined
         ? live(options, clock, prices, run)
-        : history(options, options.startTs, prices, run);
+        : history(options, options.startTs, prices, clock, run);
     },
   };
 }

@@ -187,6 +187,56 @@ describe('synthetic source, history mode', () => {
   });
 });
 
+describe('synthetic source, history without a limit', () => {
+  it('regression: replays up to now, then goes on live from the same walk, never ahead of the clock', async () => {
+    const now = START_TS + 3_600_000;
+    const clock = new SimulatedClock(now);
+    const controller = new AbortController();
+    const source = createSyntheticSource({
+      symbols: [BTC],
+      seed: 9,
+      tradesPerSecond: 2,
+      startTs: START_TS,
+      clock,
+    });
+    const seen: Tick[] = [];
+    const emittedAt: number[] = [];
+    const done = (async () => {
+      for await (const tick of source.trades({ signal: controller.signal })) {
+        seen.push(tick);
+        emittedAt.push(clock.now());
+      }
+    })();
+    await clock.advanceAsync(0);
+    // The hour of history at once (2/s: about 7,200 trades), none after now.
+    expect(seen.length).toBeGreaterThan(6_500);
+    expect(seen.length).toBeLessThan(7_900);
+    expect(seen.at(-1)!.ts).toBeLessThanOrEqual(now);
+    const caughtUp = seen.length;
+    await clock.advanceAsync(60_000);
+    // Then live at the rate: a minute brings about 120 more, each stamped no later than it went out.
+    expect(seen.length - caughtUp).toBeGreaterThan(80);
+    expect(seen.length - caughtUp).toBeLessThan(160);
+    expect(seen.filter((t, i) => t.ts > emittedAt[i]!)).toEqual([]);
+    expect(seen.at(-1)!.ts).toBeGreaterThan(now + 50_000);
+    expect(seen.filter((t, i) => i > 0 && t.ts < seen[i - 1]!.ts)).toEqual([]);
+    // One walk: the live part is the history's continuation, with the same ids' sequence.
+    const same = await collect({
+      symbols: [BTC],
+      seed: 9,
+      tradesPerSecond: 2,
+      startTs: START_TS,
+      limit: seen.length,
+    });
+    expect(same.map((t) => [t.id, t.price, t.size])).toEqual(
+      seen.map((t) => [t.id, t.price, t.size]),
+    );
+    controller.abort();
+    await done;
+    expect(clock.pendingTimers).toBe(0);
+  });
+});
+
 describe('synthetic source, live mode', () => {
   it('paces emission to the rate from the schedule and stops with no timer left', async () => {
     const clock = new SimulatedClock(START_TS);
