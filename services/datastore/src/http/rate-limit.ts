@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
+import proxyaddr from 'proxy-addr';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { AppError, MINUTE_MS, SECOND_MS } from '@candlestream/core';
@@ -85,24 +86,11 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
 export type TrustProxy = (address: string, hop: number) => boolean;
 
 /**
- * The client's address as express's `req.ip` finds it (proxy-addr): the connection's peer, or,
- * while that peer and the hops before it are trusted proxies, the next address leftwards in
- * `X-Forwarded-For`. For requests express never sees: WebSocket upgrades.
+ * The client's address as express's `req.ip` finds it: proxy-addr (what express itself calls)
+ * with the same compiled `trust proxy`. For requests express never sees: WebSocket upgrades.
  */
 export function clientAddress(req: IncomingMessage, trust: TrustProxy): string {
-  const header = req.headers['x-forwarded-for'];
-  const forwarded = Array.isArray(header) ? header.join(',') : (header ?? '');
-  const chain = [
-    req.socket.remoteAddress ?? 'unknown',
-    ...forwarded
-      .split(',')
-      .map((a) => a.trim())
-      .filter((a) => a !== '')
-      .reverse(),
-  ];
-  let hop = 0;
-  while (hop < chain.length - 1 && trust(chain[hop]!, hop)) hop += 1;
-  return chain[hop]!;
+  return proxyaddr(req, trust);
 }
 
 /**
