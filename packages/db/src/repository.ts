@@ -16,6 +16,7 @@ import {
   ceilBucket,
   floorBucket,
   INTERVAL_MS,
+  MINUTE_MS,
   isBucketAligned,
   rollupBars,
   systemClock,
@@ -135,9 +136,23 @@ RETURNING 1`;
 const MAX_MINUTES_PER_STATEMENT = 150;
 /** rebuildMinutes reads and writes this much of a symbol's history per transaction. */
 const REBUILD_PAGE_MS = 3_600_000;
-const MINUTE_MS = 60_000;
 
 const minuteKey = (symbol: string, bucket: EpochMs): string => `${symbol} ${bucket}`;
+
+/** Trades grouped by (symbol, minute), in arrival order within each minute. */
+function byMinute<T extends Pick<Tick, 'symbol' | 'ts'>>(
+  trades: Iterable<T>,
+  into = new Map<string, { symbol: MarketSymbol; bucket: EpochMs; trades: T[] }>(),
+): Map<string, { symbol: MarketSymbol; bucket: EpochMs; trades: T[] }> {
+  for (const t of trades) {
+    const bucket = floorBucket(t.ts, '1m');
+    const key = minuteKey(t.symbol, bucket);
+    let minute = into.get(key);
+    if (!minute) into.set(key, (minute = { symbol: t.symbol, bucket, trades: [] }));
+    minute.trades.push(t);
+  }
+  return into;
+}
 
 /** A trade INSERT stored (RETURNING): what its minute's merge needs. */
 interface NewTrade extends MinuteTrade {
@@ -308,17 +323,12 @@ export class Repository {
         { symbol: MarketSymbol; bucket: EpochMs; trades: NewTrade[] }
       >();
       for (const part of chunks(ticks, MAX_ROWS_PER_STATEMENT)) {
-        const rows = await this.sequelize.query<NewTrade & { symbol: MarketSymbol }>(
-          INSERT_TICKS_SQL,
-          { bind: tickColumns(part), type: QueryTypes.SELECT, transaction },
-        );
-        for (const row of rows) {
-          const bucket = floorBucket(row.ts, '1m');
-          const key = minuteKey(row.symbol, bucket);
-          let minute = fresh.get(key);
-          if (!minute) fresh.set(key, (minute = { symbol: row.symbol, bucket, trades: [] }));
-          minute.trades.push(row);
-        }
+        const rows = await this.sequelize.query<NewTrade>(INSERT_TICKS_SQL, {
+          bind: tickColumns(part),
+          type: QueryTypes.SELECT,
+          transaction,
+        });
+        byMinute(rows, fresh);
       }
       const minutes = [...fresh.values()];
       const stored = await this.#readMinuteStates(minutes, transaction);
@@ -438,22 +448,12 @@ export class Repository {
       await this.sequelize.transaction(async (transaction) => {
         await this.#lockSeries([symbol], transaction);
         const stored = await this.readTrades(symbol, pageStart, pageEnd, transaction);
-        const byMinute = new Map<EpochMs, Tick[]>();
-        for (const t of stored) {
-          const bucket = floorBucket(t.ts, '1m');
-          const list = byMinute.get(bucket);
-          if (list) list.push(t);
-          else byMinute.set(bucket, [t]);
-        }
+        const rebuilt = [...byMinute(stored).values()];
         await this.#writeMinuteStates(
-          [...byMinute].map(([bucket, list]) => ({
-            symbol,
-            bucket,
-            state: mergeMinute(undefined, list)!,
-          })),
+          rebuilt.map((m) => ({ ...m, state: mergeMinute(undefined, m.trades)! })),
           transaction,
         );
-        minutes += byMinute.size;
+        minutes += rebuilt.length;
         trades += stored.length;
       });
       // Page by page, so each refresh stays well inside the statement timeout.
