@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { needPrerequisite } from '@candlestream/testkit';
 
@@ -57,6 +57,8 @@ async function start(
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   const lines: string[] = [];
   createInterface({ input: child.stdout }).on('line', (l) => lines.push(l));
   createInterface({ input: child.stderr }).on('line', (l) => lines.push(`stderr: ${l}`));
@@ -68,6 +70,33 @@ async function start(
       throw new Error(`pnpm start did not come up:\n${lines.slice(-30).join('\n')}`);
     }
     await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Every start script this file launched that has not exited; afterEach stops what is left. */
+const running = new Set<ChildProcess>();
+/** start stops its children in order within this; past it they are killed. */
+const ORDERLY_STOP_MS = 20_000;
+
+/**
+ * Stops a start script that a failed test left running, and everything under it: the services,
+ * broker and PostgreSQL run in process groups of their own, so killing the script's group alone
+ * left them running (holding ports and data folders) into the next test.
+ */
+async function stopLeftover(child: ChildProcess): Promise<void> {
+  const below = descendants(child.pid!);
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+  try {
+    process.kill(-child.pid!, 'SIGINT');
+  } catch {
+    // Already gone.
+  }
+  await Promise.race([exited, new Promise((r) => setTimeout(r, ORDERLY_STOP_MS))]);
+  for (const pid of [child.pid!, ...below]) {
+    if (alive(pid)) process.kill(pid, 'SIGKILL');
   }
 }
 
@@ -214,16 +243,16 @@ describe('pnpm start with a bad setting', () => {
 
 describe.skipIf(skip)('pnpm start', () => {
   let dataDir: string;
-  const leftovers: ChildProcess[] = [];
+  afterEach(async () => {
+    await Promise.all([...running].map(stopLeftover));
+  });
   afterAll(async () => {
-    for (const c of leftovers) if (c.exitCode === null) process.kill(-c.pid!, 'SIGKILL');
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
   it('runs the platform, stops cleanly on Ctrl-C, and resumes with its candles', async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'cs-start-'));
     const first = await start(dataDir);
-    leftovers.push(first.child);
     expect(first.lines.join('\n')).toMatch(/datastore\s+ok\s+live/);
     const health = (await (await fetch(`${first.chart}health`)).json()) as { status: string };
     expect(health.status).toBe('ok');
@@ -256,7 +285,6 @@ describe.skipIf(skip)('pnpm start', () => {
     expect(processes.filter(alive)).toEqual([]);
 
     const second = await start(dataDir);
-    leftovers.push(second.child);
     const resumed = await ohlcv(second.chart);
     // The earlier candles are still there (the newest one may have grown since).
     const firstEarlier = earlier[0]!;
@@ -281,7 +309,6 @@ describe.skipIf(skip)('pnpm start', () => {
         dir,
         Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
       );
-      leftovers.push(started.child);
       const text = started.lines.join('\n');
       // The banner says what streams, which symbols, where the chart and API docs are, where data is kept.
       expect(text).toMatch(/start\s+source: synthetic, 5 trades\/s/);
@@ -310,7 +337,6 @@ describe.skipIf(skip)('pnpm start', () => {
     const dir = await mkdtemp(join(tmpdir(), 'cs-start-pnpm-'));
     try {
       const started = await start(dir, {}, { viaPnpm: true });
-      leftovers.push(started.child);
       const exited = new Promise<[number | null, string | null]>((resolve) =>
         started.child.once('exit', (code, signal) => resolve([code, signal])),
       );
@@ -334,7 +360,6 @@ describe.skipIf(skip)('pnpm start', () => {
         SYNTHETIC_START: new Date(Date.now() - 6 * 3_600_000).toISOString(),
         SYNTHETIC_LIMIT: String(LIMIT),
       });
-      leftovers.push(started.child);
       const text = (): string => started.lines.join('\n');
       await expect
         .poll(text, { timeout: 60_000 })

@@ -1,10 +1,11 @@
 import type { Bar, EpochMs, Interval, MarketSymbol } from '@candlestream/core';
 import { MINUTE_MS } from '@candlestream/core';
 import { silentLogger } from '@candlestream/logger';
-import { createTestRedis, needServices } from '@candlestream/testkit';
+import { createTestRedis, needServices, waitUntil } from '@candlestream/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BarChunkCache, chunkSpanMs, chunkStart } from './bar-chunks.js';
+import { BarChunkCache, MAX_MISSED_INVALIDATIONS, chunkSpanMs, chunkStart } from './bar-chunks.js';
+import { RedisGate } from './redis-gate.js';
 
 const services = needServices(['redis']);
 const BTC = 'BTC-USD' as MarketSymbol;
@@ -109,5 +110,60 @@ describe.skipIf(services.skip)('BarChunkCache', () => {
     expect(await cache.read(BTC, '1m', DAY0, to, to)).toHaveLength(1_440);
     expect(cache.stats.errors).toBeGreaterThan(0);
     dead.disconnect();
+  });
+
+  /** A cache behind a real gate on the real Redis, with a quick ping so recovery is prompt. */
+  function gated(prefix: string) {
+    const db = storage();
+    const gate = new RedisGate({ redis: raw, logger: silentLogger(), retryMs: 50 });
+    const cache = new BarChunkCache({
+      redis: raw,
+      prefix,
+      load: db.load,
+      logger: silentLogger(),
+      gate,
+    });
+    return { db, gate, cache };
+  }
+
+  it('regression: an invalidation made while Redis was skipped is not lost; the stale day is not served after it answers', async () => {
+    const { db, gate, cache } = gated(`${redis.prefix}missed:`);
+    try {
+      const to = DAY0 + 1_440 * MINUTE_MS;
+      await cache.read(BTC, '1m', DAY0, to, to); // the day is cached
+      db.change(); // a late trade corrects a bar in storage...
+      gate.fail(new Error('test: redis away'));
+      await cache.invalidate(BTC, '1m', [DAY0 + 7 * MINUTE_MS]); // ...whose final cannot reach Redis
+      expect(cache.missedInvalidations).toBe(1);
+      expect((await cache.read(BTC, '1m', DAY0, to, to))[7]!.open).toBe(11); // storage meanwhile
+      await waitUntil('redis used again', () => gate.available, 10_000);
+      await waitUntil('invalidation caught up', () => cache.missedInvalidations === 0, 10_000);
+      // Before, the copy cached before the outage was served again until its 7-day TTL.
+      expect((await cache.read(BTC, '1m', DAY0, to, to))[7]!.open).toBe(11);
+    } finally {
+      gate.close();
+    }
+  });
+
+  it('more missed invalidations than it can remember: every chunk of the prefix is dropped when Redis answers', async () => {
+    const { db, gate, cache } = gated(`${redis.prefix}overflow:`);
+    try {
+      const to = DAY0 + 1_440 * MINUTE_MS;
+      await cache.read(BTC, '1m', DAY0, to, to);
+      db.change();
+      gate.fail(new Error('test: redis away'));
+      // Chunks on other days than DAY0: only the drop-everything path can reach DAY0's copy.
+      const times = Array.from(
+        { length: MAX_MISSED_INVALIDATIONS + 1 },
+        (_, i) => DAY0 + (i + 1) * 1_440 * MINUTE_MS,
+      );
+      await cache.invalidate(BTC, '1m', times);
+      expect(cache.missedInvalidations).toBe('all');
+      await waitUntil('caught up', () => cache.missedInvalidations === 0, 10_000);
+      expect(await raw.exists(cache.key(BTC, '1m', DAY0))).toBe(0);
+      expect((await cache.read(BTC, '1m', DAY0, to, to))[7]!.open).toBe(11);
+    } finally {
+      gate.close();
+    }
   });
 });

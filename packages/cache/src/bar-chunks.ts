@@ -8,6 +8,13 @@ import type { RedisGate } from './redis-gate.js';
 export const BARS_PER_CHUNK = 1_440;
 /** Closed chunks never change except by late trades or backfills, which delete them. */
 export const CHUNK_TTL_S = 7 * 24 * 3_600;
+/**
+ * Invalidations Redis missed are remembered up to this many chunk keys; past it the cache drops
+ * every chunk of its prefix when Redis answers again, since it no longer knows which are stale.
+ */
+export const MAX_MISSED_INVALIDATIONS = 10_000;
+/** Keys per UNLINK (and per SCAN page) when catching up on missed invalidations. */
+const UNLINK_BATCH = 500;
 
 export function chunkSpanMs(interval: Interval): number {
   return INTERVAL_MS[interval] * BARS_PER_CHUNK;
@@ -50,6 +57,15 @@ export class BarChunkCache {
   readonly #log: Logger;
   readonly #gate: RedisGate | undefined;
   readonly stats: BarCacheStats = { hits: 0, misses: 0, errors: 0, skipped: 0 };
+  /**
+   * Chunk keys whose invalidation did not reach Redis (it was away or skipped): their cached
+   * copies may be stale, so reads treat them as missing until a fresh copy is written or the
+   * UNLINK is retried (when the gate says Redis answers again, or on the next invalidation).
+   */
+  readonly #missed = new Set<string>();
+  /** More missed than MAX_MISSED_INVALIDATIONS: no chunk is trusted until all are dropped. */
+  #missedAll = false;
+  #catchingUp: Promise<void> | undefined;
 
   constructor(options: {
     redis: Redis | undefined;
@@ -64,6 +80,14 @@ export class BarChunkCache {
     this.#prefix = options.prefix;
     this.#load = options.load;
     this.#log = options.logger.child({ component: 'bar-cache' });
+    this.#gate?.watch((problem) => {
+      if (problem === undefined) void this.#catchUp();
+    });
+  }
+
+  /** Chunk invalidations still owed to Redis (for /health); `all` after an overflow. */
+  get missedInvalidations(): number | 'all' {
+    return this.#missedAll ? 'all' : this.#missed.size;
   }
 
   key(symbol: MarketSymbol, interval: Interval, start: EpochMs): string {
@@ -85,12 +109,15 @@ export class BarChunkCache {
       chunks.push(c);
     }
     if (!this.#redis || chunks.length === 0) return this.#load(symbol, interval, from, to);
-    if (this.#gate && !this.#gate.available) {
+    if ((this.#gate && !this.#gate.available) || this.#missedAll) {
       this.stats.skipped += 1;
       return this.#load(symbol, interval, from, to);
     }
 
-    const cached = await this.#mget(chunks.map((c) => this.key(symbol, interval, c)));
+    const keys = chunks.map((c) => this.key(symbol, interval, c));
+    const cached = (await this.#mget(keys)).map((bars, i) =>
+      this.#missed.has(keys[i]!) ? undefined : bars,
+    );
     const out: Bar[] = [];
     const missing = chunks.filter((_, i) => cached[i] === undefined);
     this.stats.hits += chunks.length - missing.length;
@@ -129,13 +156,67 @@ export class BarChunkCache {
     ];
     try {
       await this.#command((redis) => redis.unlink(...keys));
+      for (const key of keys) this.#missed.delete(key);
     } catch (err) {
       this.stats.errors += 1;
-      this.#log.warn('cache invalidation failed', {
+      this.#remember(keys);
+      this.#log.warn('cache invalidation failed; retried when redis answers', {
         keys: keys.length,
+        owed: this.missedInvalidations,
         err: (err as Error).message,
       });
+      return;
     }
+    // Without a gate nothing says when Redis is back: an invalidation that worked says so.
+    if (!this.#gate && (this.#missed.size > 0 || this.#missedAll)) await this.#catchUp();
+  }
+
+  #remember(keys: readonly string[]): void {
+    if (this.#missedAll) return;
+    for (const key of keys) this.#missed.add(key);
+    if (this.#missed.size > MAX_MISSED_INVALIDATIONS) {
+      this.#missed.clear();
+      this.#missedAll = true;
+    }
+  }
+
+  /** Retries the invalidations Redis missed; one run at a time, and a failure keeps them owed. */
+  #catchUp(): Promise<void> {
+    this.#catchingUp ??= (async () => {
+      try {
+        if (this.#missedAll) {
+          let dropped = 0;
+          const stream = this.#redis!.scanStream({
+            match: `${this.#prefix}bars:*`,
+            count: UNLINK_BATCH,
+          });
+          for await (const page of stream as AsyncIterable<string[]>) {
+            if (page.length > 0) await this.#command((redis) => redis.unlink(...page));
+            dropped += page.length;
+          }
+          this.#missedAll = false;
+          this.#log.info('missed cache invalidations caught up', { droppedAllChunks: dropped });
+          return;
+        }
+        const owed = [...this.#missed];
+        for (let i = 0; i < owed.length; i += UNLINK_BATCH) {
+          const batch = owed.slice(i, i + UNLINK_BATCH);
+          await this.#command((redis) => redis.unlink(...batch));
+          for (const key of batch) this.#missed.delete(key);
+        }
+        if (owed.length > 0)
+          this.#log.info('missed cache invalidations caught up', { keys: owed.length });
+      } catch (err) {
+        this.stats.errors += 1;
+        this.#log.warn('catching up on missed cache invalidations failed', {
+          owed: this.missedInvalidations,
+          err: (err as Error).message,
+        });
+      } finally {
+        this.#catchingUp = undefined;
+      }
+    })();
+    return this.#catchingUp;
   }
 
   /** Through the gate when there is one (a failure starts skipping Redis), else directly. */
@@ -167,6 +248,8 @@ export class BarChunkCache {
         }
         return pipeline.exec();
       });
+      // A fresh copy replaces a stale one: that is the invalidation Redis missed.
+      for (const c of chunks.keys()) this.#missed.delete(this.key(symbol, interval, c));
     } catch (err) {
       this.stats.errors += 1;
       this.#log.warn('cache write failed', { err: (err as Error).message });

@@ -169,7 +169,7 @@ export async function startDatastore(
     checks: () => ({
       cache: redis ? 'redis' : 'memory',
       ...(redisGate ? { redis: redisGate.problem ?? 'ok' } : {}),
-      cacheStats: cache.stats,
+      cacheStats: { ...cache.stats, missedInvalidations: cache.missedInvalidations },
       streamClients: hub.clientCount(),
       updatesReceived: live.received,
     }),

@@ -84,17 +84,25 @@ async function time(r: Running, headers: Record<string, string> = {}) {
 }
 
 /** The upgrade's answer: 101 when the socket opened (then closed), else the refusal's status. */
-function upgrade(r: Running, headers: Record<string, string> = {}): Promise<number> {
+function upgradeAnswer(
+  r: Running,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; retryAfter?: string | undefined }> {
   return new Promise((resolve) => {
     const ws = new WebSocket(`ws://127.0.0.1:${r.port}/stream`, { headers });
-    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.on('unexpected-response', (_req, res) =>
+      resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] }),
+    );
     ws.on('open', () => {
       ws.close();
-      resolve(101);
+      resolve({ status: 101 });
     });
     ws.on('error', () => undefined);
   });
 }
+
+const upgrade = async (r: Running, headers: Record<string, string> = {}): Promise<number> =>
+  (await upgradeAnswer(r, headers)).status;
 
 const jwtAuth = () => createAuthenticator({ mode: 'jwt', jwtSecret: SECRET });
 const bearer = (sub: string) =>
@@ -148,7 +156,10 @@ describe('/stream upgrades share the API limits', () => {
     expect((await time(r)).status).toBe(200);
     expect((await time(r)).status).toBe(200);
     expect(await upgrade(r)).toBe(101);
-    expect(await upgrade(r)).toBe(429);
+    const refused = await upgradeAnswer(r);
+    expect(refused.status).toBe(429);
+    // Regression: the upgrade's 429 said when to come back no more than its body did.
+    expect(Number(refused.retryAfter)).toBeGreaterThan(0);
     expect((await time(r)).status).toBe(429);
   });
 

@@ -198,10 +198,11 @@ export function attachStream(options: StreamOptions): StreamHub {
       if (socket.destroyed) return;
       wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req));
     } catch (err) {
-      const { status, message } = refusalFor(err);
+      const refusal = refusalFor(err);
+      const { status } = refusal;
       if (status >= 500) log.error('upgrade failed', { status, error: errorMessage(err) });
-      else log.info('upgrade refused', { status, error: message });
-      refuseUpgrade(socket, status, message);
+      else log.info('upgrade refused', { status, error: refusal.message });
+      refuseUpgrade(socket, refusal);
     } finally {
       pendingUpgrades.delete(socket);
     }
@@ -214,7 +215,12 @@ export function attachStream(options: StreamOptions): StreamHub {
     // Node removes its own error listener from upgraded sockets; a reset must not crash us.
     socket.on('error', (err) => log.debug('upgrade socket error', { error: err.message }));
     if (ours) void admit(req, socket, head);
-    else refuseUpgrade(socket, 404, `no WebSocket endpoint at ${pathOf(req.url).slice(0, 64)}`);
+    else {
+      refuseUpgrade(socket, {
+        status: 404,
+        message: `no WebSocket endpoint at ${pathOf(req.url).slice(0, 64)}`,
+      });
+    }
   };
 
   const heartbeat = (): void => {

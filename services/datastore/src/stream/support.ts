@@ -14,18 +14,31 @@ const STATUS_BY_CODE: Partial<Record<AppErrorCode, number>> = {
   UNAVAILABLE: 503,
 };
 
+export interface UpgradeRefusal {
+  status: number;
+  message: string;
+  /** Seconds until a limited client may try again (the Retry-After header), when known. */
+  retryAfterS?: number;
+}
+
 /** The HTTP status and client-facing message for an error thrown while admitting an upgrade. */
-export function refusalFor(err: unknown): { status: number; message: string } {
+export function refusalFor(err: unknown): UpgradeRefusal {
   const status = AppError.is(err) ? (STATUS_BY_CODE[err.code] ?? 500) : 500;
+  const retryAfterS = AppError.is(err) ? err.details?.['retryAfterS'] : undefined;
   // Internal failures stay in the log; the client learns only that it was not its fault.
-  return { status, message: status >= 500 ? 'internal error' : errorMessage(err) };
+  return {
+    status,
+    message: status >= 500 ? 'internal error' : errorMessage(err),
+    ...(typeof retryAfterS === 'number' ? { retryAfterS } : {}),
+  };
 }
 
 /**
  * Answers an upgrade request with a plain HTTP error, `{"error": …}` as the rest of the API does,
  * then closes the socket once the answer is written.
  */
-export function refuseUpgrade(socket: Duplex, status: number, message: string): void {
+export function refuseUpgrade(socket: Duplex, refusal: UpgradeRefusal): void {
+  const { status, message, retryAfterS } = refusal;
   if (socket.destroyed) return;
   const body = JSON.stringify({ error: message });
   const head = [
@@ -35,6 +48,7 @@ export function refuseUpgrade(socket: Duplex, status: number, message: string): 
     `Content-Length: ${Buffer.byteLength(body)}`,
   ];
   if (status === 401) head.push('WWW-Authenticate: Bearer');
+  if (retryAfterS !== undefined) head.push(`Retry-After: ${retryAfterS}`);
   socket.once('finish', () => socket.destroy());
   socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
 }
