@@ -49,7 +49,7 @@ export interface BatchConsumerOptions {
 type RawHeaderValue = Buffer | string | (Buffer | string)[] | undefined;
 
 /** Header values as text; a repeated header keeps its last value. */
-function headersOf(raw: Record<string, RawHeaderValue> | undefined): Record<string, string> {
+export function headersOf(raw: Record<string, RawHeaderValue> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(raw ?? {})) {
     const last = Array.isArray(value) ? value[value.length - 1] : value;

@@ -21,3 +21,4 @@ export {
   type ConsumedBatch,
   type ConsumedMessage,
 } from './consumer.js';
+export { readTopicTail, type TopicTailOptions } from './tail.js';

@@ -48,6 +48,7 @@ export function streamActor(deps: Deps) {
       const trades = deps.source.trades({
         signal: abort.signal,
         ...(deps.newest.size > 0 ? { resumeFrom: new Map(deps.newest) } : {}),
+        ...(deps.lastPrices.size > 0 ? { resumePrices: new Map(deps.lastPrices) } : {}),
         onStatus,
       });
       const started = clock.now();
@@ -62,7 +63,10 @@ export function streamActor(deps: Deps) {
         }
         await deps.buffer.push(tick);
         const seen = deps.newest.get(tick.symbol);
-        if (seen === undefined || tick.ts > seen) deps.newest.set(tick.symbol, tick.ts);
+        if (seen === undefined || tick.ts >= seen) {
+          deps.newest.set(tick.symbol, tick.ts);
+          deps.lastPrices.set(tick.symbol, tick.price);
+        }
       }
       if (!abort.signal.aborted) sendBack({ type: 'SOURCE_DONE' });
     };

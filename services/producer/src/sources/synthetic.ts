@@ -28,7 +28,10 @@ export interface SyntheticSourceOptions {
   /** End after this many trades in total. Default: never. */
   limit?: number;
   clock?: Clock;
-  /** Starting prices by symbol (any spelling `parseSymbol` accepts). */
+  /**
+   * Starting prices by symbol (any spelling `parseSymbol` accepts). In live mode a run's
+   * `resumePrices` (the newest published ones) take precedence.
+   */
   initialPrices?: Partial<Record<string, number>>;
 }
 
@@ -214,14 +217,30 @@ async function* history(
   }
 }
 
+/**
+ * The starting prices with each symbol's published price in place of its default, so a live walk
+ * goes on where the last run (or any other source on the topic) left it. Other symbols are
+ * ignored: the topic holds whatever else was published to it.
+ */
+function resumedPrices(
+  prices: ReadonlyMap<MarketSymbol, number>,
+  resume: ReadonlyMap<MarketSymbol, number> | undefined,
+): Map<MarketSymbol, number> {
+  const start = new Map(prices);
+  for (const [symbol, price] of resume ?? []) {
+    if (start.has(symbol) && Number.isFinite(price) && price > 0) start.set(symbol, price);
+  }
+  return start;
+}
+
 async function* live(
   options: SyntheticSourceOptions,
   clock: Clock,
   prices: Map<MarketSymbol, number>,
-  { signal, onStatus }: SourceRunOptions,
+  { signal, onStatus, resumePrices }: SourceRunOptions,
 ): AsyncGenerator<Tick> {
   onStatus?.({ state: 'connected' });
-  const next = createModel(options, prices);
+  const next = createModel(options, resumedPrices(prices, resumePrices));
   // Wall time that event-time offset 0 maps to; also makes ids unique across restarts.
   let baseMs = clock.now();
   const idPrefix = `syn-${options.seed}-${baseMs.toString(36)}-`;
@@ -258,6 +277,8 @@ export function createSyntheticSource(input: SyntheticSourceOptions): TradeSourc
   const clock = options.clock ?? systemClock;
   return {
     kind: 'synthetic',
+    // History mode replays the seed's walk from its start, the same on every run.
+    resumesPrices: options.startTs === undefined,
     trades(run: SourceRunOptions): AsyncIterable<Tick> {
       return options.startTs === undefined
         ? live(options, clock, prices, run)

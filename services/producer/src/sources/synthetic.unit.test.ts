@@ -289,6 +289,48 @@ describe('synthetic source, live mode', () => {
     expect(second.map(shape)).toEqual(first.map(shape));
   });
 
+  it('regression: a restarted live run continues each walk from its resumed price, not the seed price', async () => {
+    const clock = new SimulatedClock(START_TS);
+    const source = createSyntheticSource({
+      symbols: [BTC, ETH, SOL],
+      seed: 6,
+      tradesPerSecond: 30,
+      limit: 60,
+      clock,
+    });
+    expect(source.resumesPrices).toBe(true);
+    const resumePrices = new Map([
+      [BTC, 50_000],
+      [ETH, 3_100.5],
+      [parseSymbol('DOGE-USD'), 0.1], // on the topic, not configured: ignored
+    ]);
+    const out: Tick[] = [];
+    const done = (async () => {
+      const signal = new AbortController().signal;
+      for await (const t of source.trades({ signal, resumePrices })) out.push(t);
+    })();
+    await clock.advanceAsync(10_000);
+    await done;
+    const first = new Map([...bySymbol(out)].map(([symbol, ticks]) => [symbol, ticks[0]!.price]));
+    expect(first.get(BTC)! / 50_000).toBeCloseTo(1, 2);
+    expect(first.get(ETH)! / 3_100.5).toBeCloseTo(1, 2);
+    // Without a resumed price a symbol starts from its default (SOL: hashed, stable).
+    const fresh = await history({ symbols: [SOL], limit: 1 });
+    expect(first.get(SOL)! / fresh[0]!.price).toBeCloseTo(1, 1);
+  });
+
+  it('ignores resumed prices in history mode, which replays the seed walk the same every run', async () => {
+    const options = { symbols: [BTC], seed: 7, tradesPerSecond: 10, startTs: START_TS, limit: 5 };
+    const source = createSyntheticSource(options);
+    expect(source.resumesPrices).toBe(false);
+    const resumed: Tick[] = [];
+    const signal = new AbortController().signal;
+    for await (const t of source.trades({ signal, resumePrices: new Map([[BTC, 50_000]]) })) {
+      resumed.push(t);
+    }
+    expect(resumed).toEqual(await collect(options));
+  });
+
   it('takes trade times and due times from the injected clock', async () => {
     // The wall clock (2026 or later) is nowhere near the trades.
     const clock = new SimulatedClock(START_TS);
