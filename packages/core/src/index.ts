@@ -14,3 +14,4 @@ export * from './backoff.js';
 export * from './live-candles.js';
 export * from './random.js';
 export * from './retry.js';
+export * from './backfills.js';

@@ -3,3 +3,4 @@ export * from './migrate.js';
 export * from './models.js';
 export * from './repository.js';
 export { splitSql } from './sql-split.js';
+export * from './backfill-jobs.js';

@@ -114,6 +114,7 @@ describe.each(CASES)('storage on $kind', ({ kind, expected, poolMax, skip }) => 
       '0004_ohlcv',
       '0005_minute_state',
       '0006_keep_raw_trades', // recorded on plain PostgreSQL too, with nothing to run
+      '0007_backfill_jobs',
     ]);
     const again = await migrate(target, { logger: silentLogger() });
     expect(again.applied).toEqual([]);

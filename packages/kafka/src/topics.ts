@@ -23,7 +23,33 @@ export const TOPICS = {
     configs: { 'retention.ms': String(4 * WEEK_MS) },
   },
   barUpdates: { name: 'bar-updates', partitions: 6, configs: { 'retention.ms': String(WEEK_MS) } },
+  /** Asks for history (datastore → coordinator), keyed by symbol: one symbol's in order. */
+  backfillRequests: {
+    name: 'backfill-requests',
+    partitions: 1,
+    configs: { 'retention.ms': String(WEEK_MS) },
+  },
+  /** One command per job (coordinator → producer and dynamic consumer), keyed by job id. */
+  backfillCommands: {
+    name: 'backfill-commands',
+    partitions: 6,
+    configs: { 'retention.ms': String(WEEK_MS) },
+  },
+  /** Every participant's reports on jobs, keyed by job id: one job's in order. */
+  backfillStatus: {
+    name: 'backfill-status',
+    partitions: 6,
+    configs: { 'retention.ms': String(WEEK_MS) },
+  },
 } as const satisfies Record<string, TopicSpec>;
+
+/**
+ * A job's dynamic topic (`backfill.<SYMBOL>.<job id>`): one partition, so its candles and the
+ * end marker after them are read in the order written.
+ */
+export function backfillTopic(name: string): TopicSpec {
+  return { name, partitions: 1, configs: { 'retention.ms': String(WEEK_MS) } };
+}
 
 /** Headers a dead-letter message carries beside the original key and bytes. */
 export const DLQ_HEADERS = {
