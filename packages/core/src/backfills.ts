@@ -294,3 +294,29 @@ export function minuteAligned(r: TimeRange): TimeRange {
 export function minutesIn(ranges: readonly TimeRange[]): number {
   return ranges.reduce((n, r) => n + Math.round((r.to - r.from) / MINUTE_MS), 0);
 }
+
+/** The live stream is taken to cover the time since its newest stored minute, if that is this recent. */
+export const LIVE_TAIL_MS = 10 * MINUTE_MS;
+
+/**
+ * What a backfill of `wanted` must fetch: its minutes (before the current one) that no range of
+ * `covered` holds (stored minutes, ranges done jobs fetched, ranges running jobs are fetching).
+ * The time after the newest covered minute is left to the live stream when that minute ended
+ * less than `liveTailMs` before `now`: live trades are arriving there.
+ */
+export function missingRanges(
+  wanted: TimeRange,
+  covered: readonly TimeRange[],
+  now: EpochMs,
+  liveTailMs: number = LIVE_TAIL_MS,
+): TimeRange[] {
+  const currentMinute = Math.floor(now / MINUTE_MS) * MINUTE_MS;
+  const aligned = minuteAligned(wanted);
+  const clipped = { from: aligned.from, to: Math.min(aligned.to, currentMinute) };
+  if (clipped.to <= clipped.from) return [];
+  const merged = mergeRanges(covered);
+  const newest = merged[merged.length - 1];
+  const withLive =
+    newest && newest.to >= now - liveTailMs ? [...merged, { from: newest.to, to: now }] : merged;
+  return subtractRanges(clipped, withLive);
+}

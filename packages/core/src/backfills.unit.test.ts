@@ -16,6 +16,7 @@ import {
   mergeRanges,
   minuteAligned,
   minutesIn,
+  missingRanges,
   subtractRanges,
 } from './backfills.js';
 import type { MarketSymbol } from './symbols.js';
@@ -157,5 +158,25 @@ describe('backfill messages', () => {
       ok: false,
       reason: expect.stringContaining('invalid JSON'),
     });
+  });
+});
+
+describe('missingRanges', () => {
+  const now = m(1_000) + 30_000;
+  it('leaves the time after a recent newest minute to the live stream, and never the current minute', () => {
+    expect(missingRanges({ from: m(0), to: now }, [{ from: m(500), to: m(995) }], now)).toEqual([
+      { from: m(0), to: m(500) },
+    ]);
+  });
+  it('asks for the tail when the newest stored minute is old (the platform was off)', () => {
+    expect(missingRanges({ from: m(0), to: now }, [{ from: m(0), to: m(900) }], now)).toEqual([
+      { from: m(900), to: m(1_000) },
+    ]);
+  });
+  it('asks for everything on an empty database, minute-aligned, and nothing for the future', () => {
+    expect(missingRanges({ from: m(10) + 5, to: m(20) + 5 }, [], now)).toEqual([
+      { from: m(10), to: m(21) },
+    ]);
+    expect(missingRanges({ from: m(2_000), to: m(3_000) }, [], now)).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 export { createKafka, ensureTopics, type KafkaClient, type KafkaOptions } from './client.js';
-export { TOPICS, DLQ_HEADERS, type TopicSpec } from './topics.js';
+export { TOPICS, DLQ_HEADERS, backfillTopic, type TopicSpec } from './topics.js';
 export {
   isRefusedByBroker,
   KafkaPublisher,
