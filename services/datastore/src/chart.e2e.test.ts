@@ -2,128 +2,63 @@
  * The chart page in a real browser (Debian's Chromium through playwright-core, no browser
  * download) against the running datastore, fed by the fixed consumer and the synthetic producer,
  * each its own process as `pnpm start` runs them: candles are drawn, a live update changes the
- * last candle, switching interval redraws, scrolling left loads older bars. A screenshot is kept
- * in .artifacts/.
+ * last candle, switching interval redraws, scrolling left loads older bars, the few-bars note
+ * shows only on an interval with few candles. Screenshots are kept in .artifacts/. The fresh start
+ * (an empty store) is chart-fresh.e2e.test.ts.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startBroker, type RunningBroker } from '@candlestream/broker';
 import { DAY_MS } from '@candlestream/core';
-import { migrate } from '@candlestream/db';
-import { silentLogger } from '@candlestream/logger';
-import type { ServiceProcess, TestDatabase } from '@candlestream/testkit';
-import {
-  createTestDatabase,
-  needPrerequisite,
-  needServices,
-  spawnService,
-  uniqueName,
-} from '@candlestream/testkit';
-import { builtPage } from '@candlestream/web';
+import { needPrerequisite, needServices, uniqueName } from '@candlestream/testkit';
 import type { Browser, Page } from 'playwright-core';
-import { chromium } from 'playwright-core';
 import jwt from 'jsonwebtoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Platform } from './chart-testing.js';
+import {
+  apart,
+  ARTIFACTS,
+  browserMissing,
+  dataset,
+  expectLegendClearOfAxes,
+  launchChromium,
+  PHONE,
+  startPlatform,
+  until,
+} from './chart-testing.js';
 
 const services = needServices(['postgres', 'redis']);
-const CHROMIUM = '/usr/bin/chromium';
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const main = (service: string): string => join(ROOT, 'services', service, 'src', 'main.ts');
-const ARTIFACTS = join(ROOT, '.artifacts');
-// The flags this machine's probe uses: no sandbox as root, and no background traffic to a closed network.
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-const missing = !existsSync(CHROMIUM)
-  ? `Chromium is not installed at ${CHROMIUM} (apt-get install chromium; .ci/run does)`
-  : !builtPage()
-    ? 'the chart page is not built (pnpm install builds it)'
-    : undefined;
-const skipBrowser = needPrerequisite(missing);
-
-/** The page publishes its state as data- attributes on <body> (see packages/web/src/page/main.ts). */
-async function dataset(page: Page, key: string): Promise<string> {
-  const attribute = `data-${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-  return (await page.locator('body').getAttribute(attribute)) ?? '';
-}
-
-/** Waits for a condition on the page's state; written as text, since it runs in the browser. */
-function until(page: Page, expression: string): Promise<unknown> {
-  return page.waitForFunction(
-    `(() => { const d = document.body.dataset; return ${expression}; })()`,
-    null,
-    {
-      timeout: 30_000,
-    },
-  );
-}
+const skipBrowser = needPrerequisite(browserMissing());
 
 describe.skipIf(services.skip || skipBrowser)('the chart page in Chromium', () => {
-  let broker: RunningBroker;
-  let dataDir: string;
-  let db: TestDatabase;
+  let platform: Platform;
   let browser: Browser;
   let page: Page;
   let url: string;
-  let startService: (service: string, extra?: Record<string, string>) => ServiceProcess;
-  const processes: ServiceProcess[] = [];
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'cs-chart-'));
-    broker = await startBroker({ port: 0, dataDir });
-    db = await createTestDatabase(services.get('postgres').url, 'chart');
-    await migrate({ url: db.url }, { logger: silentLogger() });
-    const env = {
-      KAFKA_BROKERS: broker.brokers,
-      DATABASE_URL: db.url,
-      REDIS_URL: services.get('redis').url,
-      CACHE_PREFIX: `${uniqueName('chart')}:`,
-      SYMBOLS: 'BTC-USD,ETH-USD',
-      HEALTH_PORT: '0',
-      PORT: '0',
-      SYNTHETIC_SEED: '11',
-    };
-    const start = (service: string, extra: Record<string, string> = {}): ServiceProcess => {
-      const p = spawnService(main(service), { ...env, ...extra });
-      processes.push(p);
-      return p;
-    };
-    startService = start;
-    const consumer = start('fixed-consumer');
-    await consumer.waitForLine((l) => l['to'] === 'consuming.healthy', 60_000);
+    platform = await startPlatform('chart', {
+      postgresUrl: services.get('postgres').url,
+      redisUrl: services.get('redis').url,
+      symbols: 'BTC-USD,ETH-USD',
+    });
     // Two days of history first (so there is something to scroll back to), then live trades.
-    const history = start('producer', {
+    const history = platform.start('producer', {
       SYNTHETIC_START: new Date(Date.now() - 2 * DAY_MS).toISOString(),
       SYNTHETIC_RATE: '0.2',
       SYNTHETIC_LIMIT: String(2 * 86_400 * 0.2 - 50),
     });
     expect(await history.exited).toBe(0);
-    start('producer', { SYNTHETIC_RATE: '20', SYNTHETIC_SEED: '12' });
-    const datastore = start('datastore');
-    const listening = await datastore.waitForLine((l) => l['msg'] === 'listening', 60_000);
-    url = `http://127.0.0.1:${String(listening['port'])}`;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    platform.start('producer', { SYNTHETIC_RATE: '20', SYNTHETIC_SEED: '12' });
+    url = await platform.startDatastore();
+    browser = await launchChromium();
     // The test's waits evaluate text in the page, which the page's own CSP (no eval) refuses;
     // the last test loads the page without this bypass and checks it under its real CSP.
-    page = await browser.newPage({ viewport: { width: 390, height: 760 }, bypassCSP: true }); // phone-sized
+    page = await browser.newPage({ viewport: PHONE, bypassCSP: true }); // phone-sized
   });
 
   afterAll(async () => {
     await browser?.close();
-    for (const p of processes) await p.kill();
-    await broker?.stop();
-    await db?.drop();
-    await rm(dataDir, { recursive: true, force: true });
+    await platform?.stop();
   });
 
   it('draws candles, follows live updates, switches interval and loads older bars on scroll', async () => {
@@ -167,7 +102,7 @@ describe.skipIf(services.skip || skipBrowser)('the chart page in Chromium', () =
   });
 
   it('works under its own Content-Security-Policy: no violation, candles drawn', async () => {
-    const strict = await browser.newPage({ viewport: { width: 390, height: 760 } });
+    const strict = await browser.newPage({ viewport: PHONE });
     const violations: string[] = [];
     strict.on('console', (m) => {
       if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
@@ -191,7 +126,7 @@ describe.skipIf(services.skip || skipBrowser)('the chart page in Chromium', () =
 
   /** A fresh phone-sized page on the chart; `bypassCSP` only so that `until` may evaluate text. */
   async function openChart(query: string): Promise<Page> {
-    const fresh = await browser.newPage({ viewport: { width: 390, height: 760 }, bypassCSP: true });
+    const fresh = await browser.newPage({ viewport: PHONE, bypassCSP: true });
     await fresh.goto(`${url}/?${query}`);
     await until(fresh, 'Number(d.barCount ?? 0) > 100');
     return fresh;
@@ -236,12 +171,35 @@ describe.skipIf(services.skip || skipBrowser)('the chart page in Chromium', () =
     expect(await dataset(chart, 'symbol')).toBe('BTC-USD');
     expect(await dataset(chart, 'barCount')).toBe(bars);
     expect(await chart.locator('#message').isHidden()).toBe(true);
+    // Above the chart, not over its candles or price axis.
+    const noticeBox = (await chart.locator('#notice').boundingBox())!;
+    expect(apart(noticeBox, (await chart.locator('#chart').boundingBox())!)).toBe(true);
     await chart.screenshot({ path: join(ARTIFACTS, 'chart-unknown-symbol.png') });
     // Still live, and still answers the controls.
     const updates = Number(await dataset(chart, 'updates'));
     await until(chart, `Number(d.updates) > ${updates + 1}`);
     await chart.getByRole('button', { name: '5m', exact: true }).click();
     await until(chart, "d.resolution === '5' && d.symbol === 'BTC-USD' && (d.notice ?? '') === ''");
+    await chart.close();
+  });
+
+  it('says there are few candles only where there are: not on 1m with two days stored, on 1W, and no more once back on 1m', async () => {
+    const chart = await openChart('symbol=BTC-USD&interval=1');
+    expect(await dataset(chart, 'fewBars')).toBe('false');
+    expect(await chart.locator('#few-bars').isHidden()).toBe(true);
+    await chart.getByRole('button', { name: '1W', exact: true }).click();
+    await until(chart, "d.resolution === '1W' && Number(d.barCount) > 0 && d.fewBars === 'true'");
+    // Weekly candles: the day the first opened, no time of day.
+    expect(await chart.locator('#few-bars').innerText()).toMatch(
+      /^\d candles? so far, since \d{1,2} [A-Z][a-z]{2}( \d{4})?\. Older history isn't stored yet/,
+    );
+    expect(
+      Number(await dataset(chart, 'visibleTo')) - Number(await dataset(chart, 'visibleFrom')),
+    ).toBeGreaterThanOrEqual(60);
+    await chart.screenshot({ path: join(ARTIFACTS, 'chart-1w-few-bars.png') });
+    await chart.getByRole('button', { name: '1m', exact: true }).click();
+    await until(chart, "d.resolution === '1' && Number(d.barCount) > 100 && d.fewBars === 'false'");
+    expect(await chart.locator('#few-bars').isHidden()).toBe(true);
     await chart.close();
   });
 
@@ -269,47 +227,23 @@ describe.skipIf(services.skip || skipBrowser)('the chart page in Chromium', () =
 
   it('on a phone the legend stays clear of the price axis, with and without indicators', async () => {
     const chart = await openChart('symbol=BTC-USD&interval=1');
-    const area = (await chart.locator('#chart').boundingBox())!;
-    const legendClearOfAxes = async (): Promise<void> => {
-      const legend = (await chart.locator('#legend').boundingBox())!;
-      // The price axes: the narrow cells on the right of Lightweight Charts' layout table.
-      const axes = [];
-      for (const cell of await chart.locator('#chart td').all()) {
-        const box = await cell.boundingBox();
-        if (box && box.width > 0 && box.width < area.width / 2 && box.x > area.x + area.width / 2)
-          axes.push(box);
-      }
-      expect(axes.length).toBeGreaterThan(0);
-      for (const axis of axes) {
-        const apart =
-          legend.x + legend.width <= axis.x ||
-          axis.x + axis.width <= legend.x ||
-          legend.y + legend.height <= axis.y ||
-          axis.y + axis.height <= legend.y;
-        expect(apart, `legend ${JSON.stringify(legend)} over axis ${JSON.stringify(axis)}`).toBe(
-          true,
-        );
-      }
-    };
-    await legendClearOfAxes();
+    await expectLegendClearOfAxes(chart);
     for (const name of ['SMA 20', 'EMA 50', 'VWAP', 'RSI 14'])
       await chart.getByRole('button', { name, exact: true }).click();
     await until(chart, "d.indicators === 'sma,ema,vwap,rsi' && d.rsiValue !== ''");
-    await legendClearOfAxes();
+    await expectLegendClearOfAxes(chart);
     await chart.screenshot({ path: join(ARTIFACTS, 'chart-phone.png') });
     await chart.close();
   });
 
   it('with AUTH_MODE=jwt and no token, says a token is needed and takes one in a field', async () => {
     const secret = 'chart-e2e-secret-at-least-32-characters';
-    const secured = startService('datastore', {
+    const securedUrl = await platform.startDatastore({
       AUTH_MODE: 'jwt',
       JWT_SECRET: secret,
       CACHE_PREFIX: `${uniqueName('chart_jwt')}:`,
     });
-    const listening = await secured.waitForLine((l) => l['msg'] === 'listening', 60_000);
-    const securedUrl = `http://127.0.0.1:${String(listening['port'])}`;
-    const chart = await browser.newPage({ viewport: { width: 390, height: 760 }, bypassCSP: true });
+    const chart = await browser.newPage({ viewport: PHONE, bypassCSP: true });
     await chart.goto(`${securedUrl}/?symbol=BTC-USD&interval=1`);
     await until(chart, "d.tokenNeeded === 'true'");
     expect(await chart.locator('#connection').innerText()).toBe('token needed');
@@ -326,7 +260,7 @@ describe.skipIf(services.skip || skipBrowser)('the chart page in Chromium', () =
   });
 
   it('loads with no failed request in the console: no favicon.ico or charting-library 404', async () => {
-    const strict = await browser.newPage({ viewport: { width: 390, height: 760 } });
+    const strict = await browser.newPage({ viewport: PHONE });
     const failed: string[] = [];
     strict.on('response', (r) => {
       if (r.status() >= 400) failed.push(`${String(r.status())} ${r.url()}`);

@@ -16,9 +16,10 @@ import type {
   UTCTimestamp,
 } from 'lightweight-charts';
 import { CandlestickSeries, createChart, HistogramSeries, LineSeries } from 'lightweight-charts';
+import { fewBarsRange } from './framing.js';
 import type { StudyId, StudyPoint } from './indicators.js';
 import { parseStudies, STUDIES, STUDY_IDS, Study } from './indicators.js';
-import { cannotShow, price, tokenNeeded, volume as volumeText } from './messages.js';
+import { cannotShow, fewCandles, price, tokenNeeded, volume as volumeText } from './messages.js';
 
 /** Set by vite.config.ts: whether a licensed Charting Library was in charting_library/ at build. */
 declare const __CHARTING_LIBRARY__: boolean;
@@ -151,6 +152,42 @@ function publishState(): void {
     document.body.dataset[`${id}Value`] = value === undefined ? '' : String(value);
   }
   renderLegend();
+  renderFewBars();
+}
+
+/**
+ * The note above the chart while its candles are too few to fill it (a fresh start: only what
+ * came in live is stored): how many, since when, and that older history is not stored yet.
+ */
+function renderFewBars(): void {
+  const loaded = view.info !== undefined;
+  const few = loaded && fewBarsRange(view.bars.length, chart.timeScale().width()) !== undefined;
+  const el = $('few-bars');
+  el.hidden = !few;
+  el.textContent = few
+    ? fewCandles(view.bars.length, view.bars[0]?.time, resolutionMs(), Date.now())
+    : '';
+  document.body.dataset['fewBars'] = String(few);
+}
+
+/**
+ * Shows the newest bars: too few to fill the chart, they are framed at a normal width with room
+ * on their right (framing.ts); otherwise the chart scrolls to the newest at the zoom it has.
+ */
+function frame(): void {
+  const range = fewBarsRange(view.bars.length, chart.timeScale().width());
+  if (range && view.bars.length > 0) chart.timeScale().setVisibleLogicalRange(range);
+  else chart.timeScale().scrollToRealTime();
+}
+
+/** The visible range, for tests: logical bar indexes (0 = oldest loaded) and px per bar. */
+function publishRange(range: { from: number; to: number } | null): void {
+  const width = chart.timeScale().width();
+  Object.assign(document.body.dataset, {
+    visibleFrom: range ? range.from.toFixed(2) : '',
+    visibleTo: range ? range.to.toFixed(2) : '',
+    barSpacing: range && range.to > range.from ? (width / (range.to - range.from)).toFixed(2) : '',
+  });
 }
 
 /** The bar the legend describes: the one under the crosshair, else the newest. */
@@ -279,6 +316,7 @@ function setUpChart(): void {
   chart.timeScale().subscribeVisibleLogicalRangeChange((range) => {
     if (range && range.from < LOAD_MORE_WITHIN_BARS) void loadOlder();
     fitLegend();
+    publishRange(range);
   });
   chart.subscribeCrosshairMove(onCrosshairMove);
   new ResizeObserver(fitLegend).observe($('chart'));
@@ -374,6 +412,9 @@ function onTick(bar: Bar): void {
   else view.bars.push(bar);
   candles.update(candle(bar));
   volumes.update(volume(bar));
+  // The first bar of an empty chart: framed like a short series (afterwards the chart keeps the
+  // newest bar where it is as bars are added: Lightweight Charts' shiftVisibleRangeOnNewBar).
+  if (!last) frame();
   for (const { study, series } of active.values()) {
     const point = study.push(bar);
     if (point) series.update(line(point));
@@ -430,8 +471,9 @@ async function select(symbol: string, resolution: ResolutionString): Promise<voi
   showNotice(undefined);
   document.body.dataset['loading'] = 'false';
   draw();
-  chart.timeScale().scrollToRealTime();
-  showMessage(first.bars.length === 0 ? 'no data yet' : undefined);
+  frame();
+  // No bars at all: the few-bars note says so (renderFewBars), as it does for a few.
+  showMessage(undefined);
   view.listener = `page-${generation}`;
   feed.subscribeBars(
     info,

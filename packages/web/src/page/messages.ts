@@ -38,3 +38,37 @@ export function volume(value: number): string {
   if (abs >= 1e3) return `${(value / 1e3).toFixed(2)}K`;
   return price(value);
 }
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const DAY_MS = 86_400_000;
+
+/**
+ * The note over a chart with too few candles to fill it (a fresh start: the store holds only what
+ * came in live). `firstTime` is the oldest candle's open (epoch ms), `resolutionMs` the interval,
+ * `now` the time it is said at. In UTC, as the chart's time axis is.
+ */
+export function fewCandles(
+  count: number,
+  firstTime: number | undefined,
+  resolutionMs: number,
+  now: number,
+): string {
+  if (count === 0 || firstTime === undefined)
+    return "No candles yet: waiting for the first live trades. Older history isn't stored yet.";
+  const first = new Date(firstTime);
+  const today = new Date(now);
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  const year =
+    first.getUTCFullYear() === today.getUTCFullYear() ? '' : ` ${String(first.getUTCFullYear())}`;
+  const day = `${String(first.getUTCDate())} ${MONTHS[first.getUTCMonth()]!}${year}`;
+  const time = `${pad(first.getUTCHours())}:${pad(first.getUTCMinutes())} UTC`;
+  // A daily or weekly candle opens at midnight UTC: its day says when, not a time of day.
+  const since =
+    resolutionMs >= DAY_MS
+      ? day
+      : Math.floor(firstTime / DAY_MS) === Math.floor(now / DAY_MS)
+        ? time
+        : `${day} ${time}`;
+  const candles = count === 1 ? '1 candle' : `${String(count)} candles`;
+  return `${candles} so far, since ${since}. Older history isn't stored yet; new candles are added as live trades arrive.`;
+}
