@@ -1,27 +1,38 @@
 /**
  * A local stand-in for CryptoCompare, for tests only: the streamer (WebSocket API v2) at
- * `ws://127.0.0.1:<port>/v2` and `GET /data/v2/histominute` on the same port. Message shapes
- * follow the documented ones (TYPE 20 welcome, 16/3 after SubAdd, 999 heartbeats, 401/500
- * errors, TYPE 0 trades; histominute's Success and in-body Error answers). Tests drive it:
- * push trades, stop heartbeats, drop sockets, script REST failures, read what was asked.
+ * `ws://127.0.0.1:<port>/v2` and `GET /data/v2/histominute|histohour|histoday` on the same port.
+ * It answers as the real service does: TYPE 20 welcome, 16/3 after SubAdd, 500 INVALID_SUB for a
+ * pair the exchange does not list, 999 heartbeats every 30 s by default, 401 for a bad key,
+ * 500 FORCE_DISCONNECT before it drops a socket, TYPE 0 trades; REST Success answers, in-body
+ * Error answers, HTTP 429 with the rate-limit body, the refusal of minutes beyond the history
+ * kept, and rows converted through another pair unless `tryConversion=false`. Tests drive it:
+ * push trades, stop or speed up heartbeats (on the clock they pass), drop sockets, script REST
+ * failures, read what was asked.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { EpochMs } from '@candlestream/core';
-import { SECOND_MS } from '@candlestream/core';
+import type { Clock, EpochMs, TimerHandle } from '@candlestream/core';
+import { SECOND_MS, systemClock } from '@candlestream/core';
 import type { WebSocket } from 'ws';
 import { WebSocketServer } from 'ws';
 import { frameText } from './cryptocompare-protocol.js';
-import type { CcMinuteCandle } from './cryptocompare-rest.js';
+import type { CcCandle, CcMinuteCandle, CcResolution } from './cryptocompare-rest.js';
 
 export interface FakeCryptoCompareOptions {
   /** The one key accepted (WebSocket `api_key`, REST `authorization: Apikey …`). */
   apiKey?: string;
   /** Trades re-sent on every SubAdd, per subscription, like the real server. Default 20. */
   replayTrades?: number;
-  /** 0 (default): heartbeats only when a test sends them. */
+  /** The streamer's is 30 to 60 s; default 30 s. 0: heartbeats only when a test sends them. */
   heartbeatIntervalMs?: number;
+  /** Whose timers the heartbeats run on; default systemClock. */
+  clock?: Clock;
+  /**
+   * Markets the streamer lists, `Exchange~BASE~QUOTE`; a trade subscription to another is
+   * refused with INVALID_SUB. Default Coinbase BTC-USD and ETH-USD; `setMinutes` adds its own.
+   */
+  markets?: readonly string[];
 }
 
 export interface FakeTrade {
@@ -44,7 +55,12 @@ export interface FakeRestRequest {
   authorization: string | undefined;
 }
 
-export type FakeRestFailure = 'rate-limit' | 'http-500' | 'bad-shape' | 'invalid-key';
+/**
+ * `rate-limit`: HTTP 429 with the vendor's rate-limit body; `rate-limit-in-body`: the same body
+ * with HTTP 200, as older answers had it.
+ */
+export type FakeRestFailure =
+  'rate-limit' | 'rate-limit-in-body' | 'http-500' | 'bad-shape' | 'invalid-key';
 
 export interface FakeCryptoCompare {
   readonly wsUrl: string;
@@ -63,12 +79,40 @@ export interface FakeCryptoCompare {
   setHeartbeatInterval(ms: number): void;
   /** Terminates every open socket, as a network failure would. */
   dropConnections(): void;
+  /** Sends TYPE 500 FORCE_DISCONNECT to every open socket, then closes it, as the server does. */
+  forceDisconnect(info?: string): void;
+  /** Lists a market on the streamer (trade subscriptions to it are accepted). */
+  addMarket(exchange: string, base: string, quote: string): void;
   /** New sockets are terminated right after the welcome (never subscribed). */
   setDropOnConnect(drop: boolean): void;
   /** Answer WebSocket upgrades with this HTTP status instead; undefined to accept again. */
   setUpgradeStatus(status: number | undefined): void;
-  /** The minute series histominute serves for a pair on an exchange. */
+  /** The minute series histominute serves for a pair on an exchange (and lists the market). */
   setMinutes(exchange: string, base: string, quote: string, candles: CcMinuteCandle[]): void;
+  /** The series histohour or histoday serves; `time` on the hour or at 00:00 UTC. */
+  setCandles(
+    resolution: CcResolution,
+    exchange: string,
+    base: string,
+    quote: string,
+    candles: CcCandle[],
+  ): void;
+  /**
+   * A pair the exchange does not list, which the REST API would derive through `via`: served as
+   * converted rows only to requests without `tryConversion=false`.
+   */
+  setConvertedMinutes(
+    exchange: string,
+    base: string,
+    quote: string,
+    via: string,
+    candles: CcMinuteCandle[],
+  ): void;
+  /**
+   * The oldest minute histominute keeps (epoch seconds; the real one keeps ~7 days): a page
+   * newer than it is cut there, an older one refused. undefined (default): everything is kept.
+   */
+  setMinuteHistoryStart(sec: number | undefined): void;
   /** The next `count` histominute calls fail this way. */
   failNextRest(kind: FakeRestFailure, count?: number): void;
   /** Idempotent. */
@@ -77,7 +121,18 @@ export interface FakeCryptoCompare {
 
 const TRADE_SUB_RE = /^0~([^~]+)~([^~]+)~([^~]+)$/;
 const NANOS_PER_MS = 1_000_000;
-const MINUTE_SEC = 60;
+const STEP_SEC: Record<CcResolution, number> = { minute: 60, hour: 3_600, day: 86_400 };
+const PATHS: Record<string, CcResolution> = {
+  '/data/v2/histominute': 'minute',
+  '/data/v2/histohour': 'hour',
+  '/data/v2/histoday': 'day',
+};
+export const DEFAULT_FAKE_HEARTBEAT_INTERVAL_MS = 30_000;
+const DEFAULT_MARKETS = ['Coinbase~BTC~USD', 'Coinbase~ETH~USD'];
+const MARKET_DOES_NOT_EXIST = 'cccagg_or_exchange_market_does_not_exist';
+/** Our stand-in for the refusal of minutes older than the history kept. */
+export const BEYOND_MINUTE_HISTORY_MESSAGE =
+  'histominute data is only available for the last 7 days; use histohour or histoday for older data';
 
 const RATE_LIMIT_BODY = {
   Response: 'Error',
@@ -99,6 +154,10 @@ const INVALID_KEY_BODY = {
   Data: {},
 };
 
+function errorBody(message: string, type: number): unknown {
+  return { ...INVALID_KEY_BODY, Message: message, Type: type };
+}
+
 function emptyCandle(time: number, close: number): CcMinuteCandle {
   return { time, open: close, high: close, low: close, close, volumefrom: 0, volumeto: 0 };
 }
@@ -112,11 +171,16 @@ export async function startFakeCryptoCompare(
   const subscriptions: string[] = [];
   const subsBySocket = new Map<WebSocket, Set<string>>();
   const history = new Map<string, string[]>();
-  const minutes = new Map<string, CcMinuteCandle[]>();
+  /** `resolution~exchange~BASE~QUOTE` → candles, ascending. */
+  const series = new Map<string, CcCandle[]>();
+  const converted = new Map<string, { via: string; candles: CcCandle[] }>();
+  const markets = new Set(options.markets ?? DEFAULT_MARKETS);
+  const clock = options.clock ?? systemClock;
   const failures: FakeRestFailure[] = [];
+  let minuteHistoryStartSec: number | undefined;
   let connectionsOpened = 0;
   let heartbeatsSent = 0;
-  let heartbeatTimer: NodeJS.Timeout | undefined;
+  let heartbeatTimer: TimerHandle | undefined;
   let dropOnConnect = false;
   let upgradeStatus: number | undefined;
   let closing: Promise<void> | undefined;
@@ -128,9 +192,19 @@ export async function startFakeCryptoCompare(
   const onSubAdd = (socket: WebSocket, subs: unknown): void => {
     const mine = subsBySocket.get(socket);
     if (!mine || !Array.isArray(subs)) return;
-    for (const sub of subs) {
-      if (typeof sub !== 'string' || !TRADE_SUB_RE.test(sub)) {
-        send(socket, { TYPE: '500', MESSAGE: 'INVALID_SUB', PARAMETER: String(sub), INFO: '' });
+    for (const sub of subs as unknown[]) {
+      const match = typeof sub === 'string' ? TRADE_SUB_RE.exec(sub) : null;
+      if (
+        typeof sub !== 'string' ||
+        !match ||
+        !markets.has(`${match[1]}~${match[2]}~${match[3]}`)
+      ) {
+        send(socket, {
+          TYPE: '500',
+          MESSAGE: 'INVALID_SUB',
+          PARAMETER: String(sub),
+          INFO: 'We only support subscriptions to markets the exchange lists.',
+        });
         continue;
       }
       subscriptions.push(sub);
@@ -166,7 +240,7 @@ export async function startFakeCryptoCompare(
       TYPE: '20',
       MESSAGE: 'STREAMERWELCOME',
       SERVER_NAME: 'fake-streamer',
-      SERVER_TIME_MS: Date.now(),
+      SERVER_TIME_MS: clock.now(),
       DATA_FORMAT: 'JSON',
     });
     if (dropOnConnect) {
@@ -186,28 +260,41 @@ export async function startFakeCryptoCompare(
     });
   });
 
-  const histominute = (query: Record<string, string>): unknown => {
+  const historyAnswer = (resolution: CcResolution, query: Record<string, string>): unknown => {
+    const stepSec = STEP_SEC[resolution];
     const limit = Number(query['limit'] ?? 1440);
-    const toTs = Number(query['toTs'] ?? Math.floor(Date.now() / SECOND_MS));
-    const key = `${query['e'] ?? 'CCCAGG'}~${query['fsym']}~${query['tsym']}`;
-    const series = minutes.get(key);
-    if (!series) {
-      return { ...INVALID_KEY_BODY, Message: 'cccagg_or_exchange_market_does_not_exist', Type: 2 };
+    const toTs = Number(query['toTs'] ?? Math.floor(clock.now() / SECOND_MS));
+    const pair = `${query['e'] ?? 'CCCAGG'}~${query['fsym']}~${query['tsym']}`;
+    let rowsOf = series.get(`${resolution}~${pair}`);
+    let conversion = { type: 'direct', symbol: '' };
+    const derived = resolution === 'minute' ? converted.get(pair) : undefined;
+    if (!rowsOf && derived && query['tryConversion'] !== 'false') {
+      rowsOf = derived.candles;
+      conversion = { type: 'multiply', symbol: derived.via };
     }
-    const endSec = Math.floor(toTs / MINUTE_SEC) * MINUTE_SEC;
-    const startSec = endSec - limit * MINUTE_SEC;
-    const byTime = new Map(series.map((c) => [c.time, c]));
-    const listedSec = series[0]?.time ?? Number.POSITIVE_INFINITY;
-    // Before the listing: all zeros; a minute without trades: flat at the previous close.
+    if (!rowsOf) return errorBody(MARKET_DOES_NOT_EXIST, 2);
+    const endSec = Math.floor(toTs / stepSec) * stepSec;
+    let startSec = endSec - limit * stepSec;
+    if (resolution === 'minute' && minuteHistoryStartSec !== undefined) {
+      if (endSec < minuteHistoryStartSec) return errorBody(BEYOND_MINUTE_HISTORY_MESSAGE, 2);
+      startSec = Math.max(startSec, minuteHistoryStartSec);
+    }
+    const byTime = new Map(rowsOf.map((c) => [c.time, c]));
+    const listedSec = rowsOf[0]?.time ?? Number.POSITIVE_INFINITY;
+    // Before the listing: all zeros; a bar without trades: flat at the previous close.
     let lastClose = 0;
-    for (const c of series) if (c.time < startSec) lastClose = c.close;
-    const data: CcMinuteCandle[] = [];
-    for (let t = startSec; t <= endSec; t += MINUTE_SEC) {
+    for (const c of rowsOf) if (c.time < startSec) lastClose = c.close;
+    const data: CcCandle[] = [];
+    for (let t = startSec; t <= endSec; t += stepSec) {
       const c = byTime.get(t) ?? (t < listedSec ? emptyCandle(t, 0) : emptyCandle(t, lastClose));
       lastClose = c.close;
       data.push(c);
     }
-    const rows = data.map((c) => ({ ...c, conversionType: 'direct', conversionSymbol: '' }));
+    const rows = data.map((c) => ({
+      ...c,
+      conversionType: conversion.type,
+      conversionSymbol: conversion.symbol,
+    }));
     return {
       Response: 'Success',
       Message: '',
@@ -224,7 +311,8 @@ export async function startFakeCryptoCompare(
       response.writeHead(status, { 'content-type': 'application/json' });
       response.end(typeof body === 'string' ? body : JSON.stringify(body));
     };
-    if (url.pathname !== '/data/v2/histominute') return reply(404, { Response: 'Error' });
+    const resolution = PATHS[url.pathname];
+    if (!resolution) return reply(404, { Response: 'Error' });
     const authorization = request.headers.authorization;
     restRequests.push({
       path: url.pathname,
@@ -232,13 +320,14 @@ export async function startFakeCryptoCompare(
       authorization,
     });
     const failure = failures.shift();
-    if (failure === 'rate-limit') return reply(200, RATE_LIMIT_BODY);
+    if (failure === 'rate-limit') return reply(429, RATE_LIMIT_BODY);
+    if (failure === 'rate-limit-in-body') return reply(200, RATE_LIMIT_BODY);
     if (failure === 'http-500') return reply(500, 'internal error');
     if (failure === 'bad-shape') return reply(200, { Response: 'Success', Data: { Data: 'nope' } });
     if (failure === 'invalid-key' || authorization !== `Apikey ${apiKey}`) {
       return reply(200, INVALID_KEY_BODY);
     }
-    return reply(200, histominute(Object.fromEntries(url.searchParams)));
+    return reply(200, historyAnswer(resolution, Object.fromEntries(url.searchParams)));
   });
   server.on('upgrade', (request: IncomingMessage, socket, head) => {
     const url = new URL(request.url ?? '/', 'http://fake');
@@ -290,16 +379,25 @@ export async function startFakeCryptoCompare(
     },
     sendHeartbeat() {
       for (const socket of wss.clients) {
-        send(socket, { TYPE: '999', MESSAGE: 'HEARTBEAT', TIMEMS: Date.now() });
+        send(socket, { TYPE: '999', MESSAGE: 'HEARTBEAT', TIMEMS: clock.now() });
         heartbeatsSent++;
       }
     },
     setHeartbeatInterval(ms) {
-      clearInterval(heartbeatTimer);
-      heartbeatTimer = ms > 0 ? setInterval(() => fake.sendHeartbeat(), ms) : undefined;
+      clock.clearInterval(heartbeatTimer);
+      heartbeatTimer = ms > 0 ? clock.setInterval(() => fake.sendHeartbeat(), ms) : undefined;
     },
     dropConnections() {
       for (const socket of wss.clients) socket.terminate();
+    },
+    forceDisconnect(info = 'The server is restarting, please reconnect.') {
+      for (const socket of wss.clients) {
+        send(socket, { TYPE: '500', MESSAGE: 'FORCE_DISCONNECT', PARAMETER: '', INFO: info });
+        socket.close();
+      }
+    },
+    addMarket(exchange, base, quote) {
+      markets.add(`${exchange}~${base}~${quote}`);
     },
     setDropOnConnect(drop) {
       dropOnConnect = drop;
@@ -308,17 +406,30 @@ export async function startFakeCryptoCompare(
       upgradeStatus = status;
     },
     setMinutes(exchange, base, quote, candles) {
-      minutes.set(
-        `${exchange}~${base}~${quote}`,
+      fake.setCandles('minute', exchange, base, quote, candles);
+    },
+    setCandles(resolution, exchange, base, quote, candles) {
+      markets.add(`${exchange}~${base}~${quote}`);
+      series.set(
+        `${resolution}~${exchange}~${base}~${quote}`,
         [...candles].sort((a, b) => a.time - b.time),
       );
+    },
+    setConvertedMinutes(exchange, base, quote, via, candles) {
+      converted.set(`${exchange}~${base}~${quote}`, {
+        via,
+        candles: [...candles].sort((a, b) => a.time - b.time),
+      });
+    },
+    setMinuteHistoryStart(sec) {
+      minuteHistoryStartSec = sec;
     },
     failNextRest(kind, count = 1) {
       for (let i = 0; i < count; i++) failures.push(kind);
     },
     close() {
       closing ??= (async () => {
-        clearInterval(heartbeatTimer);
+        clock.clearInterval(heartbeatTimer);
         for (const socket of wss.clients) socket.terminate();
         await new Promise<void>((resolve) => wss.close(() => resolve()));
         server.closeAllConnections();
@@ -329,6 +440,6 @@ export async function startFakeCryptoCompare(
       return closing;
     },
   };
-  fake.setHeartbeatInterval(options.heartbeatIntervalMs ?? 0);
+  fake.setHeartbeatInterval(options.heartbeatIntervalMs ?? DEFAULT_FAKE_HEARTBEAT_INTERVAL_MS);
   return fake;
 }

@@ -8,7 +8,7 @@ import { MINUTE_MS, toIso } from '@candlestream/core';
 import type { Logger } from '@candlestream/logger';
 import { RecentIds } from './cryptocompare-protocol.js';
 import type { TradeQueue } from './cryptocompare-queue.js';
-import type { CcMinuteCandle } from './cryptocompare-rest.js';
+import type { CandleRange } from './cryptocompare-rest.js';
 import { candleToTrades } from './cryptocompare-rest.js';
 
 export interface GapFillCounters {
@@ -32,8 +32,11 @@ export interface GapFillerOptions {
   queue: TradeQueue;
   counters: GapFillCounters;
   logger: Logger;
-  /** The whole minutes inside [fromMs, toMs); rejects when they cannot be had. */
-  fetchCandles(symbol: MarketSymbol, fromMs: EpochMs, toMs: EpochMs): Promise<CcMinuteCandle[]>;
+  /**
+   * The whole minutes inside [fromMs, toMs) that could be had, and the parts that could not;
+   * rejects only when cancelled (or on a bug).
+   */
+  fetchCandles(symbol: MarketSymbol, fromMs: EpochMs, toMs: EpochMs): Promise<CandleRange>;
   onGapStart(fromMs: EpochMs, toMs: EpochMs): void;
   /** A gap fill has ended and what it held is queued; `filling` tells if others still run. */
   onFillEnd(): void;
@@ -144,12 +147,34 @@ export class GapFiller {
     this.#o.onGapStart(fromMs, toMs);
     const work = this.#o
       .fetchCandles(state.symbol, fromMs, toMs)
-      .then((candles) => {
+      .then(({ candles, unavailable }) => {
+        // What was fetched is kept even when part of the gap could not be had.
         job.trades = candles
           .flatMap((c) => candleToTrades(state.symbol, c, exchange))
           .filter((t) => t.ts >= fromMs && t.ts < toMs);
         counters.backfilledTrades += job.trades.length;
-        logger.info('gap filled', { ...range, minutes: candles.length, trades: job.trades.length });
+        if (unavailable.length === 0) {
+          logger.info('gap filled', {
+            ...range,
+            minutes: candles.length,
+            trades: job.trades.length,
+          });
+          return;
+        }
+        if (this.#o.stopping()) return;
+        counters.gapFillFailures++;
+        logger.error('gap fill failed for part of the gap; those minutes stay missing', {
+          ...range,
+          minutes: candles.length,
+          trades: job.trades.length,
+          unavailable: unavailable.map((u) => ({
+            from: toIso(u.fromMs),
+            to: toIso(u.toMs),
+            code: u.error.code,
+            retriable: u.error.retriable,
+            reason: u.error.message,
+          })),
+        });
       })
       .catch((err: unknown) => {
         if (this.#o.stopping()) return;

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { GapFillCounters, GapFillerOptions } from './cryptocompare-gapfill.js';
 import { GapFiller } from './cryptocompare-gapfill.js';
 import { TradeQueue } from './cryptocompare-queue.js';
-import type { CcMinuteCandle } from './cryptocompare-rest.js';
+import type { CandleRange, CcMinuteCandle } from './cryptocompare-rest.js';
 import { candleToTrades } from './cryptocompare-rest.js';
 
 const BTC = 'BTC-USD' as MarketSymbol;
@@ -38,7 +38,7 @@ function drain(queue: TradeQueue): Tick[] {
 /** A GapFiller whose REST calls the test answers by hand. */
 function setup(overrides: Partial<GapFillerOptions> = {}) {
   const calls: { symbol: MarketSymbol; fromMs: EpochMs; toMs: EpochMs }[] = [];
-  const answers: ((candles: CcMinuteCandle[] | Error) => void)[] = [];
+  const answers: ((candles: CcMinuteCandle[] | CandleRange | Error) => void)[] = [];
   const counters: GapFillCounters = {
     duplicates: 0,
     dropped: 0,
@@ -60,7 +60,11 @@ function setup(overrides: Partial<GapFillerOptions> = {}) {
     fetchCandles: (symbol, fromMs, toMs) => {
       calls.push({ symbol, fromMs, toMs });
       return new Promise((resolve, reject) =>
-        answers.push((a) => (a instanceof Error ? reject(a) : resolve(a))),
+        answers.push((a) =>
+          a instanceof Error
+            ? reject(a)
+            : resolve(Array.isArray(a) ? { candles: a, unavailable: [] } : a),
+        ),
       );
     },
     onGapStart: () => undefined,
@@ -120,6 +124,22 @@ describe('GapFiller', () => {
     await filler.settled();
     expect(drain(queue).map((t) => t.id)).toEqual(['b1']);
     expect(counters.gapFillFailures).toBe(1);
+  });
+
+  it('keeps the minutes fetched when the rest of the gap could not be had', async () => {
+    const { filler, queue, answers, counters } = setup({
+      resumeFrom: new Map([[BTC, BASE_MS]]),
+    });
+    filler.accept(tick(BTC, 'b1', BASE_MS + 5 * MINUTE_MS));
+    const error = new AppError('NOT_FOUND', 'beyond the history kept', { retriable: false });
+    answers[0]!({
+      candles: [candle(3), candle(4)],
+      unavailable: [{ fromMs: BASE_MS + MINUTE_MS, toMs: BASE_MS + 3 * MINUTE_MS, error }],
+    });
+    await filler.settled();
+    const backfill = [candle(3), candle(4)].flatMap((c) => candleToTrades(BTC, c, 'Coinbase'));
+    expect(drain(queue)).toEqual([...backfill, tick(BTC, 'b1', BASE_MS + 5 * MINUTE_MS)]);
+    expect(counters).toMatchObject({ gapFillFailures: 1, backfilledTrades: backfill.length });
   });
 
   it('bounds the trades held behind a gap, dropping the oldest', async () => {

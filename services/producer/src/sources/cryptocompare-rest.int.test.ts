@@ -1,12 +1,14 @@
 import type { MarketSymbol, Tick } from '@candlestream/core';
+import { AppError } from '@candlestream/core';
 import { silentLogger } from '@candlestream/logger';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FakeCryptoCompare } from './cryptocompare-fake.js';
-import { startFakeCryptoCompare } from './cryptocompare-fake.js';
-import type { CcMinuteCandle, MinuteRangeRequest } from './cryptocompare-rest.js';
+import { BEYOND_MINUTE_HISTORY_MESSAGE, startFakeCryptoCompare } from './cryptocompare-fake.js';
+import type { CandleRangeRequest, CcCandle, CcMinuteCandle } from './cryptocompare-rest.js';
 import {
   candleToTrades,
   createCryptoCompareHistorySource,
+  fetchCandles,
   fetchMinuteCandles,
 } from './cryptocompare-rest.js';
 
@@ -16,6 +18,7 @@ const API_KEY = 'test-api-key';
 const BASE_SEC = Date.UTC(2024, 0, 1) / 1000;
 const MINUTE_MS = 60_000;
 const FAST_RETRY = { backoff: { initialDelayMs: 1, maxDelayMs: 1, jitter: 0 } };
+const ZERO_ROW = { open: 0, high: 0, low: 0, close: 0, volumefrom: 0, volumeto: 0 };
 
 let fake: FakeCryptoCompare;
 
@@ -50,8 +53,8 @@ function series(fromK: number, toK: number): CcMinuteCandle[] {
 function request(
   fromK: number,
   toK: number,
-  extra: Partial<MinuteRangeRequest> = {},
-): MinuteRangeRequest {
+  extra: Partial<CandleRangeRequest> = {},
+): CandleRangeRequest {
   return {
     restUrl: fake.restUrl,
     apiKey: API_KEY,
@@ -67,8 +70,9 @@ function request(
 describe('fetchMinuteCandles', () => {
   it('pages backwards with toTs across several pages and returns the range ascending', async () => {
     fake.setMinutes('Kraken', 'BTC', 'USD', series(0, 5_000));
-    const candles = await fetchMinuteCandles(request(100, 4_600));
+    const { candles, unavailable } = await fetchMinuteCandles(request(100, 4_600));
     expect(candles).toEqual(series(100, 4_600));
+    expect(unavailable).toEqual([]);
 
     const asked = fake.restRequests.map((r) => [Number(r.query['toTs']), Number(r.query['limit'])]);
     // 4,500 minutes: 2,001 + 2,001 + 498, newest first, each toTs one minute before the last page.
@@ -79,6 +83,7 @@ describe('fetchMinuteCandles', () => {
       [newest - 4_002 * 60, 497],
     ]);
     for (const r of fake.restRequests) {
+      expect(r.path).toBe('/data/v2/histominute');
       expect(r.query).toMatchObject({ fsym: 'BTC', tsym: 'USD', e: 'Kraken' });
       expect(r.authorization).toBe(`Apikey ${API_KEY}`);
     }
@@ -86,16 +91,97 @@ describe('fetchMinuteCandles', () => {
 
   it('stops paging at the all-zero minutes before the listing', async () => {
     fake.setMinutes('Kraken', 'BTC', 'USD', series(3_000, 3_100));
-    const candles = await fetchMinuteCandles(request(0, 3_100, { pageLimit: 50 }));
+    const { candles, unavailable } = await fetchMinuteCandles(request(0, 3_100, { pageLimit: 50 }));
     expect(candles).toEqual(series(3_000, 3_100));
-    // Pages of 51 reach the listing on the second call, which holds zeros: no third call.
-    expect(fake.restRequests).toHaveLength(2);
-    expect(Number(fake.restRequests.at(-1)!.query['toTs'])).toBe(BASE_SEC + (3_099 - 51) * 60);
+    expect(unavailable).toEqual([]);
+    // Pages of 51: the second reaches the listing (two zero minutes, then trading), so a third
+    // is asked; wholly without trading, it is the start of the series and ends the paging.
+    expect(fake.restRequests).toHaveLength(3);
+    expect(Number(fake.restRequests.at(-1)!.query['toTs'])).toBe(BASE_SEC + (3_099 - 102) * 60);
+  });
+
+  it('does not stop at an all-zero minute mid-series (27 of 60 minutes came back)', async () => {
+    // Issue 15's capture: one minute without trading, sent as all zeros, in the middle of the hour.
+    const withGap = series(0, 60).map((c, k) => (k === 33 ? { ...c, ...ZERO_ROW } : c));
+    fake.setMinutes('Kraken', 'BTC', 'USD', withGap);
+    const expected = withGap.filter((_, k) => k !== 33);
+
+    const onePage = await fetchMinuteCandles(request(0, 60));
+    expect(onePage).toEqual({ candles: expected, unavailable: [] });
+
+    // Across pages too, with a zero minute as the oldest row of a page.
+    fake.setMinutes(
+      'Kraken',
+      'BTC',
+      'USD',
+      withGap.map((c, k) => (k === 39 ? { ...c, ...ZERO_ROW } : c)),
+    );
+    const paged = await fetchMinuteCandles(request(0, 60, { pageLimit: 19 }));
+    expect(paged.candles.map((c) => (c.time - BASE_SEC) / 60)).toEqual(
+      [...Array(60).keys()].filter((k) => k !== 33 && k !== 39),
+    );
+    expect(paged.unavailable).toEqual([]);
+  });
+
+  it('keeps the pages fetched before the 7-day limit and reports the minutes beyond it', async () => {
+    fake.setMinutes('Kraken', 'BTC', 'USD', series(0, 3_000));
+    fake.setMinuteHistoryStart(BASE_SEC + 1_000 * 60);
+    const { candles, unavailable } = await fetchMinuteCandles(
+      request(0, 3_000, { pageLimit: 500 }),
+    );
+    expect(candles).toEqual(series(1_000, 3_000));
+    expect(unavailable).toHaveLength(1);
+    const [gap] = unavailable;
+    expect([gap!.fromMs, gap!.toMs]).toEqual([BASE_SEC * 1000, (BASE_SEC + 1_000 * 60) * 1000]);
+    expect(gap!.error).toBeInstanceOf(AppError);
+    expect(gap!.error).toMatchObject({
+      code: 'NOT_FOUND',
+      retriable: false,
+      details: { beyondHistory: true, upstreamMessage: BEYOND_MINUTE_HISTORY_MESSAGE },
+    });
+    // The refusal is not retried: asking again cannot help.
+    expect(fake.restRequests).toHaveLength(5);
+  });
+
+  it('keeps the pages fetched before a page that keeps failing, and reports the rest', async () => {
+    fake.setMinutes('Kraken', 'BTC', 'USD', series(0, 20));
+    let calls = 0;
+    const fetchThenRateLimited: typeof fetch = async (url, init) => {
+      const answer = await fetch(url, init);
+      if (++calls === 1) fake.failNextRest('rate-limit', 10);
+      return answer;
+    };
+    const { candles, unavailable } = await fetchMinuteCandles(
+      request(0, 20, {
+        pageLimit: 5,
+        fetch: fetchThenRateLimited,
+        retry: { ...FAST_RETRY, maxAttempts: 3 },
+      }),
+    );
+    expect(candles).toEqual(series(14, 20));
+    expect(unavailable).toHaveLength(1);
+    expect(unavailable[0]).toMatchObject({
+      fromMs: BASE_SEC * 1000,
+      toMs: (BASE_SEC + 14 * 60) * 1000,
+      error: { code: 'RATE_LIMITED', retriable: true },
+    });
+    expect(fake.restRequests).toHaveLength(1 + 3);
+  });
+
+  it("asks with tryConversion=false, so rows converted through another pair are not the pair's", async () => {
+    // Kraken does not list XYZ-USD; the API would derive it through BTC unless told not to.
+    fake.setConvertedMinutes('Kraken', 'XYZ', 'USD', 'BTC', series(0, 10));
+    const { candles, unavailable } = await fetchMinuteCandles(
+      request(0, 10, { symbol: 'XYZ-USD' as MarketSymbol }),
+    );
+    expect(candles).toEqual([]);
+    expect(unavailable).toMatchObject([{ error: { code: 'INVALID_ARGUMENT', retriable: false } }]);
+    expect(fake.restRequests.map((r) => r.query['tryConversion'])).toEqual(['false']);
   });
 
   it('keeps quiet minutes as candles without volume (they make no trades)', async () => {
     fake.setMinutes('Kraken', 'BTC', 'USD', [minute(0), minute(3)]);
-    const candles = await fetchMinuteCandles(request(0, 4));
+    const { candles } = await fetchMinuteCandles(request(0, 4));
     expect(candles.map((c) => [c.time - BASE_SEC, c.volumefrom, c.close])).toEqual([
       [0, minute(0).volumefrom, minute(0).close],
       [60, 0, minute(0).close],
@@ -105,51 +191,125 @@ describe('fetchMinuteCandles', () => {
     expect(candles.flatMap((c) => candleToTrades(BTC_USD, c, 'Kraken'))).toHaveLength(8);
   });
 
-  it('retries a rate limit answered with HTTP 200, then succeeds', async () => {
+  it("retries HTTP 429 with the vendor's rate-limit body, then succeeds", async () => {
     fake.setMinutes('Kraken', 'BTC', 'USD', series(0, 10));
     fake.failNextRest('rate-limit', 2);
-    expect(await fetchMinuteCandles(request(0, 10))).toEqual(series(0, 10));
+    expect(await fetchMinuteCandles(request(0, 10))).toEqual({
+      candles: series(0, 10),
+      unavailable: [],
+    });
+    expect(fake.restRequests).toHaveLength(3);
+  });
+
+  it('retries a rate limit answered with HTTP 200, then succeeds', async () => {
+    fake.setMinutes('Kraken', 'BTC', 'USD', series(0, 10));
+    fake.failNextRest('rate-limit-in-body', 2);
+    expect((await fetchMinuteCandles(request(0, 10))).candles).toEqual(series(0, 10));
     expect(fake.restRequests).toHaveLength(3);
   });
 
   it('retries HTTP 5xx', async () => {
     fake.setMinutes('Kraken', 'BTC', 'USD', series(0, 10));
     fake.failNextRest('http-500', 1);
-    expect(await fetchMinuteCandles(request(0, 10))).toEqual(series(0, 10));
+    expect((await fetchMinuteCandles(request(0, 10))).candles).toEqual(series(0, 10));
     expect(fake.restRequests).toHaveLength(2);
   });
 
-  it('gives up after maxAttempts on a lasting rate limit', async () => {
+  it('gives up after maxAttempts on a lasting rate limit, reporting the range as retriable', async () => {
     fake.setMinutes('Kraken', 'BTC', 'USD', series(0, 10));
     fake.failNextRest('rate-limit', 10);
-    const run = fetchMinuteCandles(request(0, 10, { retry: { ...FAST_RETRY, maxAttempts: 3 } }));
-    await expect(run).rejects.toMatchObject({ code: 'RATE_LIMITED', retriable: true });
+    const result = await fetchMinuteCandles(
+      request(0, 10, { retry: { ...FAST_RETRY, maxAttempts: 3 } }),
+    );
+    expect(result).toMatchObject({
+      candles: [],
+      unavailable: [
+        {
+          fromMs: BASE_SEC * 1000,
+          toMs: (BASE_SEC + 10 * 60) * 1000,
+          error: { code: 'RATE_LIMITED', retriable: true },
+        },
+      ],
+    });
     expect(fake.restRequests).toHaveLength(3);
   });
 
-  it('refuses a bad shape as MALFORMED_MESSAGE without retrying', async () => {
+  it('reports a bad shape as MALFORMED_MESSAGE without retrying', async () => {
     fake.setMinutes('Kraken', 'BTC', 'USD', series(0, 10));
     fake.failNextRest('bad-shape', 1);
-    await expect(fetchMinuteCandles(request(0, 10))).rejects.toMatchObject({
-      code: 'MALFORMED_MESSAGE',
-      retriable: false,
-    });
+    const { unavailable } = await fetchMinuteCandles(request(0, 10));
+    expect(unavailable).toMatchObject([{ error: { code: 'MALFORMED_MESSAGE', retriable: false } }]);
     expect(fake.restRequests).toHaveLength(1);
   });
 
-  it('refuses a wrong API key as UNAUTHENTICATED without retrying', async () => {
+  it('reports a wrong API key as UNAUTHENTICATED without retrying', async () => {
     fake.setMinutes('Kraken', 'BTC', 'USD', series(0, 10));
-    await expect(fetchMinuteCandles(request(0, 10, { apiKey: 'nope' }))).rejects.toMatchObject({
-      code: 'UNAUTHENTICATED',
-      retriable: false,
-    });
+    const { unavailable } = await fetchMinuteCandles(request(0, 10, { apiKey: 'nope' }));
+    expect(unavailable).toMatchObject([{ error: { code: 'UNAUTHENTICATED', retriable: false } }]);
     expect(fake.restRequests).toHaveLength(1);
   });
 
   it('reports an unreachable server as UNAVAILABLE', async () => {
     await fake.close();
-    const run = fetchMinuteCandles(request(0, 10, { retry: { ...FAST_RETRY, maxAttempts: 2 } }));
-    await expect(run).rejects.toMatchObject({ code: 'UNAVAILABLE', retriable: true });
+    const { unavailable } = await fetchMinuteCandles(
+      request(0, 10, { retry: { ...FAST_RETRY, maxAttempts: 2 } }),
+    );
+    expect(unavailable).toMatchObject([{ error: { code: 'UNAVAILABLE', retriable: true } }]);
+  });
+
+  it('rejects when cancelled', async () => {
+    fake.setMinutes('Kraken', 'BTC', 'USD', series(0, 10));
+    const controller = new AbortController();
+    controller.abort();
+    await expect(
+      fetchMinuteCandles(request(0, 10, { signal: controller.signal })),
+    ).rejects.toMatchObject({ code: 'CANCELLED' });
+  });
+});
+
+describe('fetchCandles at hour and day resolution', () => {
+  const HOUR_SEC = 3_600;
+  const DAY_SEC = 86_400;
+  const bar = (timeSec: number, k: number): CcCandle => ({ ...minute(k), time: timeSec });
+
+  it('reads a month of 1h bars from histohour, skipping hours without trading', async () => {
+    const hours = [...Array(31 * 24).keys()].map((k) => bar(BASE_SEC + k * HOUR_SEC, k));
+    const quiet = hours.map((c, k) => (k === 100 ? { ...c, ...ZERO_ROW } : c));
+    fake.setCandles('hour', 'Kraken', 'BTC', 'USD', quiet);
+    const { candles, unavailable } = await fetchCandles(
+      request(0, 0, {
+        resolution: 'hour',
+        fromMs: BASE_SEC * 1000,
+        toMs: (BASE_SEC + 31 * 24 * HOUR_SEC) * 1000,
+        pageLimit: 300,
+      }),
+    );
+    expect(candles).toEqual(hours.filter((_, k) => k !== 100));
+    expect(unavailable).toEqual([]);
+    expect(new Set(fake.restRequests.map((r) => r.path))).toEqual(new Set(['/data/v2/histohour']));
+    expect(fake.restRequests.map((r) => Number(r.query['limit']))).toEqual([300, 300, 141]);
+  });
+
+  it('reads a year of 1d bars from histoday, stopping at the first trade', async () => {
+    // Listed 300 days into the year: the days before are all zeros, a whole page of them ends it.
+    const days = [...Array(65).keys()].map((k) => bar(BASE_SEC + (300 + k) * DAY_SEC, k));
+    fake.setCandles('day', 'Kraken', 'BTC', 'USD', days);
+    const { candles, unavailable } = await fetchCandles(
+      request(0, 0, {
+        resolution: 'day',
+        // Not on day boundaries: the partial days at both ends are left out.
+        fromMs: BASE_SEC * 1000 - 1,
+        toMs: (BASE_SEC + 365 * DAY_SEC) * 1000 + 5,
+        pageLimit: 50,
+      }),
+    );
+    expect(candles).toEqual(days);
+    expect(unavailable).toEqual([]);
+    expect(fake.restRequests.every((r) => r.path === '/data/v2/histoday')).toBe(true);
+    expect(fake.restRequests.every((r) => r.query['tryConversion'] === 'false')).toBe(true);
+    // 365 whole days, pages of 51 newest first: the second holds the listing, the third is all
+    // zeros and ends the paging.
+    expect(fake.restRequests).toHaveLength(3);
   });
 });
 
@@ -184,6 +344,47 @@ describe('CryptoCompare history source', () => {
     expect(ticks.at(-1)!.ts).toBeLessThan((BASE_SEC + 2_510 * 60) * 1000);
     expect(ticks.every((t) => t.source === 'backfill')).toBe(true);
     expect(fake.restRequests).toHaveLength(4);
+  });
+
+  it('yields what was fetched, then ends with a non-retriable error naming what it could not provide', async () => {
+    fake.setMinutes('Coinbase', 'BTC', 'USD', series(0, 3_000));
+    fake.setMinuteHistoryStart(BASE_SEC + 1_000 * 60);
+    const source = createCryptoCompareHistorySource({
+      apiKey: API_KEY,
+      symbols: [BTC_USD],
+      from: BASE_SEC * 1000,
+      to: (BASE_SEC + 3_000 * 60) * 1000,
+      restUrl: fake.restUrl,
+      logger: silentLogger(),
+      retry: FAST_RETRY,
+    });
+    const ticks: Tick[] = [];
+    let failure: unknown;
+    try {
+      for await (const t of source.trades({ signal: new AbortController().signal })) ticks.push(t);
+    } catch (err) {
+      failure = err;
+    }
+    expect(ticks).toEqual(series(1_000, 3_000).flatMap((c) => candleToTrades(BTC_USD, c)));
+    expect(failure).toBeInstanceOf(AppError);
+    expect(failure).toMatchObject({
+      code: 'NOT_FOUND',
+      retriable: false,
+      details: {
+        unavailable: [
+          {
+            symbol: 'BTC-USD',
+            from: '2024-01-01T00:00:00.000Z',
+            to: '2024-01-01T16:40:00.000Z',
+            code: 'NOT_FOUND',
+            retriable: false,
+          },
+        ],
+      },
+    });
+    expect((failure as AppError).message).toContain(
+      'could not provide BTC-USD 2024-01-01T00:00:00.000Z..2024-01-01T16:40:00.000Z',
+    );
   });
 
   it('ends quietly when aborted', async () => {

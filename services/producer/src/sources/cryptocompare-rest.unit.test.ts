@@ -177,6 +177,34 @@ describe('parseHistominuteResponse', () => {
     const err = errorOf(() => parseHistominuteResponse(status, body));
     expect([err.code, err.retriable]).toEqual([code, retriable]);
   });
+
+  it('reads HTTP 429 with the rate-limit body as RATE_LIMITED, with its message', () => {
+    const body =
+      '{"Response":"Error","Message":"You are over your rate limit please upgrade your account!","Type":99}';
+    const err = errorOf(() => parseHistominuteResponse(429, body));
+    expect([err.code, err.retriable]).toEqual(['RATE_LIMITED', true]);
+    expect(err.message).toContain('over your rate limit');
+  });
+
+  it('reads the refusal of minutes beyond the history kept as NOT_FOUND, not retriable', () => {
+    const body = JSON.stringify({
+      Response: 'Error',
+      Message: 'Minute data for BTC-USD is only available for the last 7 days.',
+      Type: 2,
+    });
+    const err = errorOf(() => parseHistominuteResponse(200, body));
+    expect([err.code, err.retriable, err.details?.['beyondHistory']]).toEqual([
+      'NOT_FOUND',
+      false,
+      true,
+    ]);
+  });
+
+  it('names the endpoint it parsed for', () => {
+    expect(errorOf(() => parseHistominuteResponse(502, '', 'histoday')).message).toBe(
+      'histoday answered HTTP 502',
+    );
+  });
 });
 
 describe('withRetries', () => {

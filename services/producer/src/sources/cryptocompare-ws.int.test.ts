@@ -1,5 +1,5 @@
 import type { EpochMs, MarketSymbol, Tick } from '@candlestream/core';
-import { AppError } from '@candlestream/core';
+import { AppError, SimulatedClock } from '@candlestream/core';
 import type { LogFields, Logger } from '@candlestream/logger';
 import { silentLogger } from '@candlestream/logger';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -8,7 +8,7 @@ import { startFakeCryptoCompare } from './cryptocompare-fake.js';
 import type { CcMinuteCandle } from './cryptocompare-rest.js';
 import { candleToTrades } from './cryptocompare-rest.js';
 import type { CryptoCompareWsOptions, CryptoCompareWsSource } from './cryptocompare-ws.js';
-import { createCryptoCompareWsSource } from './cryptocompare-ws.js';
+import { MIN_RECONNECT_DELAY_MS, createCryptoCompareWsSource } from './cryptocompare-ws.js';
 import type { SourceStatus } from './source.js';
 
 const BTC_USD = 'BTC-USD' as MarketSymbol;
@@ -43,6 +43,8 @@ function source(options: Partial<CryptoCompareWsOptions> = {}): CryptoCompareWsS
     logger: silentLogger(),
     heartbeatTimeoutMs: 10_000,
     backoff: { initialDelayMs: 10, maxDelayMs: 100, jitter: 0 },
+    // Production waits at least 5 s between connects; the test that checks that sets it back.
+    minReconnectDelayMs: 0,
     gapFillRetry: { backoff: { initialDelayMs: 1, maxDelayMs: 1, jitter: 0 } },
     ...options,
   });
@@ -231,6 +233,97 @@ describe('CryptoCompare WebSocket source', () => {
     await vi.waitFor(() => expect(run.ticks).toHaveLength(1), WAIT);
   });
 
+  it('waits at least 5 s before reconnecting (the vendor refuses more than 60 connects a minute)', async () => {
+    const logger = recordingLogger();
+    const clock = new SimulatedClock(BASE_MS);
+    // The production defaults; jitter drawn at its most (random → 1) gives the shortest wait.
+    const src = source({
+      logger,
+      clock,
+      random: () => 1,
+      backoff: undefined,
+      minReconnectDelayMs: undefined,
+      // Simulated time passes only when the test moves it; no heartbeat watchdog in the way.
+      heartbeatTimeoutMs: 3_600_000,
+    });
+    const run = consume(src);
+    await vi.waitFor(() => expect(run.statuses).toContainEqual({ state: 'connected' }), WAIT);
+
+    fake.dropConnections();
+    const waits = (): unknown[] =>
+      logger.lines
+        .filter((l) => l.msg === 'connection lost; reconnecting')
+        .map((l) => l.fields['delayMs']);
+    await vi.waitFor(() => expect(waits()).toHaveLength(1), WAIT);
+    expect(waits()).toEqual([MIN_RECONNECT_DELAY_MS]);
+    await clock.advanceAsync(MIN_RECONNECT_DELAY_MS - 1);
+    expect(src.stats().connections).toBe(1);
+    await clock.advanceAsync(1);
+    await vi.waitFor(() => expect(fake.connectionsOpened()).toBe(2), WAIT);
+
+    // Failing again and again (that connection never stayed up), the waits double to the cap
+    // (60 s, jittered down to 30 s at the most) and stay there.
+    fake.setDropOnConnect(true);
+    fake.dropConnections();
+    for (let n = 2; n <= 6; n++) {
+      await vi.waitFor(() => expect(waits()).toHaveLength(n), WAIT);
+      await clock.advanceAsync(waits().at(-1) as number);
+    }
+    await vi.waitFor(() => expect(waits().length).toBeGreaterThanOrEqual(7), WAIT);
+    expect(waits().slice(0, 7)).toEqual([5_000, 10_000, 20_000, 30_000, 30_000, 30_000, 30_000]);
+
+    // A connection that stays up a minute resets the backoff: the next wait is 5 s again.
+    fake.setDropOnConnect(false);
+    await clock.advanceAsync(30_000);
+    await vi.waitFor(() => expect(run.statuses.at(-1)).toEqual({ state: 'connected' }), WAIT);
+    await clock.advanceAsync(60_000);
+    fake.dropConnections();
+    await vi.waitFor(() => expect(waits()).toHaveLength(8), WAIT);
+    expect(waits().at(-1)).toBe(MIN_RECONNECT_DELAY_MS);
+  });
+
+  it('reports an INVALID_SUB for its own subscription as disconnected, naming the pair', async () => {
+    const DOGE_USD = 'DOGE-USD' as MarketSymbol;
+    // Coinbase (in the fake) does not list DOGE-USD: the streamer refuses that subscription.
+    const run = consume(source({ symbols: [BTC_USD, DOGE_USD] }));
+    await vi.waitFor(
+      () =>
+        expect(run.statuses).toContainEqual({
+          state: 'disconnected',
+          reason: expect.stringMatching(
+            /0~Coinbase~DOGE~USD \(DOGE-USD on Coinbase\).*INVALID_SUB/,
+          ),
+        }),
+      WAIT,
+    );
+    expect(run.statuses).not.toContainEqual({ state: 'connected' });
+    // The other pair still streams.
+    fake.pushTrade(trade(1, BASE_MS));
+    await vi.waitFor(() => expect(run.ticks).toEqual([tickOf(trade(1, BASE_MS))]), WAIT);
+
+    // Once the subscription is accepted (after a reconnect here), the source is healthy again.
+    fake.addMarket('Coinbase', 'DOGE', 'USD');
+    fake.dropConnections();
+    await vi.waitFor(() => expect(run.statuses.at(-1)).toEqual({ state: 'connected' }), WAIT);
+  });
+
+  it('reconnects after FORCE_DISCONNECT, saying why', async () => {
+    const run = consume(source());
+    await vi.waitFor(() => expect(run.statuses).toContainEqual({ state: 'connected' }), WAIT);
+    fake.forceDisconnect('Server restarting');
+    await vi.waitFor(
+      () =>
+        expect(run.statuses).toContainEqual({
+          state: 'disconnected',
+          reason: 'server: FORCE_DISCONNECT Server restarting',
+        }),
+      WAIT,
+    );
+    await vi.waitFor(() => expect(fake.connectionsOpened()).toBe(2), WAIT);
+    fake.pushTrade(trade(1, BASE_MS));
+    await vi.waitFor(() => expect(run.ticks).toHaveLength(1), WAIT);
+  });
+
   it('skips malformed messages and goes on', async () => {
     const logger = recordingLogger();
     const src = source({ logger });
@@ -330,6 +423,7 @@ describe('CryptoCompare WebSocket source', () => {
           limit: '3',
           toTs: String((BASE_MS + 4 * MINUTE_MS) / 1000),
           e: 'Coinbase',
+          tryConversion: 'false',
         },
         authorization: `Apikey ${API_KEY}`,
       },

@@ -1,9 +1,16 @@
 /**
  * Live trades from the CryptoCompare streamer (WebSocket API v2): connect with `?api_key=`,
  * answer the welcome (TYPE 20) with `SubAdd` of `0~<exchange>~<BASE>~<QUOTE>`, read TYPE 0
- * trades. Reconnects with backoff, watches for silence (the server sends TYPE 999 heartbeats),
- * drops the trades it re-sends on every subscribe and fills the whole minutes missed while
- * away from REST minute history.
+ * trades. Reconnects with backoff (from 5 s: the streamer refuses clients that open more than
+ * ~60 sockets a minute), watches for silence (the server sends TYPE 999 heartbeats every 30 to
+ * 60 s), reports a subscription the server refuses (TYPE 500 INVALID_SUB naming it), drops the
+ * trades it re-sends on every subscribe and fills the whole minutes missed while away from REST
+ * minute history.
+ *
+ * Conversions: the trade channel carries one exchange's own trades of the exact pair named, so
+ * there is nothing to convert and nothing to turn off (REST history, which would convert, is
+ * asked with `tryConversion=false`). A pair the exchange does not list is refused with
+ * INVALID_SUB rather than served through another pair.
  */
 import type {
   BackoffOptions,
@@ -16,7 +23,6 @@ import type {
 import {
   AppError,
   DAY_MS,
-  DEFAULT_BACKOFF,
   backoffDelayMs,
   invalidArgument,
   sleep,
@@ -46,6 +52,18 @@ export const DEFAULT_WS_URL = 'wss://streamer.cryptocompare.com/v2';
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 90_000;
 /** A connection that stayed up this long was healthy: the next failure backs off from scratch. */
 export const DEFAULT_HEALTHY_AFTER_MS = 60_000;
+/** No reconnect sooner than this; the vendor asks for at least 5 s between connects. */
+export const MIN_RECONNECT_DELAY_MS = 5_000;
+/**
+ * Reconnect waits: the first 5 to 10 s (jitter spreads clients dropped together), doubling to
+ * 30 to 60 s, never past the vendor's 60 connects a minute however long the outage.
+ */
+export const DEFAULT_RECONNECT_BACKOFF: BackoffOptions = {
+  initialDelayMs: 10_000,
+  maxDelayMs: 60_000,
+  multiplier: 2,
+  jitter: 0.5,
+};
 export const DEFAULT_MAX_QUEUED_TRADES = 10_000;
 /** CryptoCompare re-sends the latest 20 trades per subscription; this is ample. */
 export const DEFAULT_RECENT_IDS_PER_SYMBOL = 1_000;
@@ -63,7 +81,10 @@ export interface CryptoCompareWsOptions {
   clock?: Clock;
   heartbeatTimeoutMs?: number;
   healthyAfterMs?: number;
+  /** Reconnect backoff; default DEFAULT_RECONNECT_BACKOFF. */
   backoff?: BackoffOptions;
+  /** Floor under every reconnect wait, whatever `backoff` says; default 5 s (tests use less). */
+  minReconnectDelayMs?: number;
   random?: () => number;
   maxQueuedTrades?: number;
   recentIdsPerSymbol?: number;
@@ -112,7 +133,8 @@ export function createCryptoCompareWsSource(
     clock: options.clock ?? systemClock,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS,
     healthyAfterMs: options.healthyAfterMs ?? DEFAULT_HEALTHY_AFTER_MS,
-    backoff: options.backoff ?? DEFAULT_BACKOFF,
+    backoff: options.backoff ?? DEFAULT_RECONNECT_BACKOFF,
+    minReconnectDelayMs: options.minReconnectDelayMs ?? MIN_RECONNECT_DELAY_MS,
     random: options.random ?? Math.random,
     maxQueuedTrades: options.maxQueuedTrades ?? DEFAULT_MAX_QUEUED_TRADES,
     recentIdsPerSymbol: options.recentIdsPerSymbol ?? DEFAULT_RECENT_IDS_PER_SYMBOL,
@@ -157,6 +179,16 @@ export function createCryptoCompareWsSource(
   };
 }
 
+/** The wait before reconnect number `attempt` (0 = first): the backoff, never below the floor. */
+export function reconnectDelayMs(
+  attempt: number,
+  backoff: BackoffOptions = DEFAULT_RECONNECT_BACKOFF,
+  minDelayMs: number = MIN_RECONNECT_DELAY_MS,
+  random: () => number = Math.random,
+): number {
+  return Math.max(minDelayMs, backoffDelayMs(attempt, backoff, random));
+}
+
 /** One connection's fate, filled in by its handlers. */
 interface Connection {
   socket: WebSocket;
@@ -182,6 +214,10 @@ class LiveRun {
   readonly #byPair = new Map<string, MarketSymbol>();
   readonly #gaps: GapFiller;
   readonly #subs: string[];
+  /** Subscription → symbol, to name the pair of a refused one. */
+  readonly #symbolBySub = new Map<string, MarketSymbol>();
+  /** Our subscriptions the server refused, with why; cleared by a later SUBSCRIBECOMPLETE. */
+  readonly #refused = new Map<string, string>();
   #loop: Promise<void> = Promise.resolve();
   #finished = false;
   #fatal: AppError | undefined;
@@ -197,7 +233,10 @@ class LiveRun {
       stats.dropped += n;
     });
     this.#subs = settings.symbols.map((s) => tradeSubscription(settings.exchange, s));
-    for (const symbol of settings.symbols) this.#byPair.set(pairKey(symbol), symbol);
+    for (const symbol of settings.symbols) {
+      this.#byPair.set(pairKey(symbol), symbol);
+      this.#symbolBySub.set(tradeSubscription(settings.exchange, symbol), symbol);
+    }
     this.#gaps = new GapFiller({
       symbols: settings.symbols,
       resumeFrom: run.resumeFrom,
@@ -223,7 +262,7 @@ class LiveRun {
         }),
       onGapStart: (from, to) => this.#status({ state: 'gap-filling', from, to }),
       onFillEnd: () => {
-        if (!this.#gaps.filling && this.#connected) this.#status({ state: 'connected' });
+        if (!this.#gaps.filling && this.#connected) this.#statusUp();
         this.#notify();
       },
       stopping: () => this.#stop.signal.aborted,
@@ -279,6 +318,31 @@ class LiveRun {
     }
   }
 
+  /**
+   * Connected, unless the server refused one of our subscriptions: its symbol gets no trades,
+   * so the source is not healthy, and the reason names the pair.
+   */
+  #statusUp(): void {
+    if (this.#refused.size === 0) {
+      this.#status({ state: 'connected' });
+      return;
+    }
+    this.#status({ state: 'disconnected', reason: [...this.#refused.values()].join('; ') });
+  }
+
+  #refuse(sub: string, msg: CcMessage): void {
+    const symbol = this.#symbolBySub.get(sub);
+    const reason =
+      `CryptoCompare refused the subscription ${sub} (${symbol ?? sub} on ` +
+      `${this.#s.exchange}): ${describeMessage(msg)}`;
+    // Logged once: every reconnect subscribes again and is refused again.
+    if (!this.#refused.has(sub)) {
+      this.#log.error('subscription refused; that pair gets no trades', { sub, symbol, reason });
+    }
+    this.#refused.set(sub, reason);
+    if (this.#connected && !this.#gaps.filling) this.#statusUp();
+  }
+
   async #connectLoop(): Promise<void> {
     let attempt = 0;
     while (!this.#stop.signal.aborted) {
@@ -293,7 +357,12 @@ class LiveRun {
       this.#gaps.disconnected();
       this.#status({ state: 'disconnected', reason: end.reason });
       if (end.upForMs >= this.#s.healthyAfterMs) attempt = 0;
-      const delayMs = backoffDelayMs(attempt, this.#s.backoff, this.#s.random);
+      const delayMs = reconnectDelayMs(
+        attempt,
+        this.#s.backoff,
+        this.#s.minReconnectDelayMs,
+        this.#s.random,
+      );
       attempt++;
       this.#log.warn('connection lost; reconnecting', { reason: end.reason, attempt, delayMs });
       try {
@@ -381,11 +450,12 @@ class LiveRun {
         return;
       case CC_TYPE.SUBSCRIBE_COMPLETE:
         this.#log.debug('subscribed', { sub: msg['SUB'] });
+        if (typeof msg['SUB'] === 'string') this.#refused.delete(msg['SUB']);
         return;
       case CC_TYPE.LOAD_COMPLETE:
         conn.healthySince = this.#s.clock.now();
         this.#connected = true;
-        if (!this.#gaps.filling) this.#status({ state: 'connected' });
+        if (!this.#gaps.filling) this.#statusUp();
         return;
       case CC_TYPE.UNAUTHORIZED:
         conn.fatal = unauthenticated(describeMessage(msg));
@@ -396,12 +466,16 @@ class LiveRun {
         conn.reason = `rate limited: ${describeMessage(msg)}`;
         conn.socket.terminate();
         return;
-      case CC_TYPE.ERROR:
-        // INVALID_SUB and the like name one subscription; the others still stream. The server
-        // closes the socket itself after FORCE_DISCONNECT.
+      case CC_TYPE.ERROR: {
+        // INVALID_SUB and the like name one subscription in PARAMETER; the others still stream.
+        // The server closes the socket itself after FORCE_DISCONNECT.
+        const parameter = msg['PARAMETER'];
         if (msg['MESSAGE'] === 'FORCE_DISCONNECT') conn.reason = `server: ${describeMessage(msg)}`;
-        else this.#log.warn('CryptoCompare reported an error', { error: describeMessage(msg) });
+        else if (typeof parameter === 'string' && this.#symbolBySub.has(parameter)) {
+          this.#refuse(parameter, msg);
+        } else this.#log.warn('CryptoCompare reported an error', { error: describeMessage(msg) });
         return;
+      }
       default:
         this.#log.debug('ignoring message', { type: msg.TYPE, message: msg['MESSAGE'] });
     }
