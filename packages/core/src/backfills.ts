@@ -50,6 +50,29 @@ export interface BackfillProgress {
   total: number;
 }
 
+/** One backfill job as the coordinator records it (backfill_jobs), times in epoch ms. */
+export interface BackfillJob {
+  id: string;
+  symbol: MarketSymbol;
+  from: EpochMs;
+  to: EpochMs;
+  status: BackfillStatus;
+  /** The missing minutes this job fetches (empty: nothing was missing, or all of it was claimed). */
+  ranges: TimeRange[];
+  /** Jobs already fetching part of this job's range; it is done only after them. */
+  waitsOn: string[];
+  progress: { done: number; total: number };
+  topic: string | null;
+  error: string | null;
+  unavailable: UnavailableRange[];
+  requestedBy: string | null;
+  createdAt: EpochMs;
+  updatedAt: EpochMs;
+  startedAt: EpochMs | null;
+  finishedAt: EpochMs | null;
+  topicDeletedAt: EpochMs | null;
+}
+
 /** Ask for [from, to) of a symbol; `id` is chosen by the asker so it can follow the job at once. */
 export interface BackfillRequest {
   v: typeof BACKFILL_MESSAGE_VERSION;

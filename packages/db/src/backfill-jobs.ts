@@ -1,35 +1,15 @@
 import type {
+  BackfillJob,
   BackfillStatus,
   EpochMs,
   MarketSymbol,
   TimeRange,
   UnavailableRange,
 } from '@candlestream/core';
+
+export type { BackfillJob } from '@candlestream/core';
 import { QueryTypes } from 'sequelize';
 import type { Repository } from './repository.js';
-
-/** One backfill job as stored (migration 0007), times in epoch ms. */
-export interface BackfillJob {
-  id: string;
-  symbol: MarketSymbol;
-  from: EpochMs;
-  to: EpochMs;
-  status: BackfillStatus;
-  /** The missing minutes this job fetches (empty: nothing was missing, or all of it was claimed). */
-  ranges: TimeRange[];
-  /** Jobs already fetching part of this job's range; it is done only after them. */
-  waitsOn: string[];
-  progress: { done: number; total: number };
-  topic: string | null;
-  error: string | null;
-  unavailable: UnavailableRange[];
-  requestedBy: string | null;
-  createdAt: EpochMs;
-  updatedAt: EpochMs;
-  startedAt: EpochMs | null;
-  finishedAt: EpochMs | null;
-  topicDeletedAt: EpochMs | null;
-}
 
 const MS = (column: string): string => `(extract(epoch FROM ${column}) * 1000)::float8`;
 const FROM_MS = (param: string): string =>
@@ -157,7 +137,10 @@ export class BackfillJobs {
     return rows.flatMap((r) => r.ranges);
   }
 
-  /** Applies `change` to job `id` (no-op on an unknown id); returns the job as stored after it. */
+  /**
+   * Applies `change` to job `id` (no-op on an unknown id) and returns the job as stored after it.
+   * An ended job (done, failed) keeps its status: a late or repeated report cannot reopen it.
+   */
   async update(
     id: string,
     change: BackfillJobChange,
@@ -189,7 +172,9 @@ export class BackfillJobs {
     if (change.finishedAt !== undefined) setTime('finished_at', change.finishedAt);
     if (change.topicDeletedAt !== undefined) setTime('topic_deleted_at', change.topicDeletedAt);
     await this.#repository.sequelize.query(
-      `UPDATE backfill_jobs SET ${sets.join(', ')} WHERE id = $1`,
+      `UPDATE backfill_jobs SET ${sets.join(', ')} WHERE id = $1${
+        change.status === undefined ? '' : ` AND status NOT IN ('done', 'failed')`
+      }`,
       { bind },
     );
     return this.get(id);

@@ -72,3 +72,18 @@ export async function ensureTopics(kafka: Kafka, topics: readonly TopicSpec[]): 
     await admin.disconnect();
   }
 }
+
+/** Deletes these topics; ones already gone are not an error. Returns the names it deleted. */
+export async function deleteTopics(kafka: Kafka, names: readonly string[]): Promise<string[]> {
+  if (names.length === 0) return [];
+  const admin: Admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const present = names.filter((n) => existing.has(n));
+    if (present.length > 0) await admin.deleteTopics({ topics: present });
+    return present;
+  } finally {
+    await admin.disconnect();
+  }
+}

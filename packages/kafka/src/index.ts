@@ -1,4 +1,10 @@
-export { createKafka, ensureTopics, type KafkaClient, type KafkaOptions } from './client.js';
+export {
+  createKafka,
+  deleteTopics,
+  ensureTopics,
+  type KafkaClient,
+  type KafkaOptions,
+} from './client.js';
 export { TOPICS, DLQ_HEADERS, backfillTopic, type TopicSpec } from './topics.js';
 export {
   isRefusedByBroker,

@@ -37,8 +37,13 @@ export interface MachineServiceOptions {
   ops:
     | { port: number; portVariable: string; host?: string }
     | { serve: (health: () => HealthReport) => Promise<OpsServer> };
-  /** The service's own entries in `/health`'s `checks`, beside problems and the last failure. */
-  checks?: () => Record<string, unknown>;
+  /**
+   * The service's own entries in `/health`'s `checks`, beside problems and the last failure;
+   * given the machine's current context.
+   */
+  checks?: (context: unknown) => Record<string, unknown>;
+  /** The machine's input, for a machine that takes one. */
+  input?: unknown;
   /** The clock the machine's delays run on (the system's timers otherwise). */
   clock?: ActorClock;
   /** Closed in reverse order after the actor has stopped (pools last, as they were opened first). */
@@ -64,7 +69,10 @@ export interface MachineService {
  */
 export async function startMachineService(options: MachineServiceOptions): Promise<MachineService> {
   const { name, logger } = options;
-  const actor = createActor(options.machine, options.clock ? { clock: options.clock } : {});
+  const actor = createActor(options.machine, {
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.input === undefined ? {} : { input: options.input }),
+  });
   const health = (): HealthReport => {
     const snapshot = actor.getSnapshot();
     const { problems, lastError, attempt } = snapshot.context as ServiceContext;
@@ -75,7 +83,7 @@ export async function startMachineService(options: MachineServiceOptions): Promi
       checks: {
         problems,
         ...(lastError ? { lastError, failedStarts: attempt } : {}),
-        ...options.checks?.(),
+        ...options.checks?.(snapshot.context),
       },
     };
   };
