@@ -21,6 +21,7 @@ import {
   isBucketAligned,
   MINUTE_MS,
   minutesIn,
+  sleep,
 } from '@candlestream/core';
 import type { Repository } from '@candlestream/db';
 import type {
@@ -44,6 +45,9 @@ export const TAIL_READ_TIMEOUT_MS = 10_000;
 /** The `source` column of the minutes a backfill stores (docs/STORAGE.md). */
 export const BACKFILL_SOURCE = 'backfill';
 export const REPORTER = 'dynamic-consumer';
+/** How long a job waits for its end's batch to be committed before it leaves the group, ms. */
+export const COMMIT_WAIT_MS = 5_000;
+const COMMIT_POLL_MS = 50;
 /** BackfillReport.error's limit (packages/core backfills.ts). */
 const MAX_REPORT_ERROR_CHARS = 2_000;
 
@@ -62,6 +66,8 @@ export interface JobDeps {
   repository: Repository;
   /** Event time: which buckets are closed, report times, DLQ times, the progress throttle. */
   clock: Clock;
+  /** Real waiting: polling for the end's commit. */
+  waitClock: Clock;
   logger: Logger;
   retrier: Retrier;
   metrics: JobMetrics;
@@ -128,6 +134,8 @@ export class BackfillJob {
   #done = 0;
   #lastReportAt = Number.NEGATIVE_INFINITY;
   #ended: ((outcome: JobOutcome) => void) | undefined;
+  /** Offset of the end (or failed) marker, once handled. */
+  #terminalOffset: string | undefined;
 
   constructor(command: BackfillCommand, deps: JobDeps) {
     this.command = command;
@@ -186,14 +194,44 @@ export class BackfillJob {
         });
         consumer.start((batch, context) => this.#handle(batch, context, signal)).catch(reject);
       });
+      await this.#committedPast(this.#terminalOffset, signal);
       this.#log.info('job ended', { ...outcome, durationMs: Date.now() - started });
       return outcome;
     } finally {
       this.#ended = undefined;
-      // Leaves the group; the end's batch may go uncommitted, which only repeats a report.
       await consumer
         ?.stop()
         .catch((err: unknown) => this.#log.warn('job consumer stop failed', { err }));
+    }
+  }
+
+  /**
+   * Waits (bounded) until the group has committed past the end marker, which the batch consumer
+   * does just after the handler resolves: stopping before would skip that commit, and a command
+   * delivered again would read the end's batch again instead of finding the job stored to its
+   * end. Past the bound it goes on: a lost commit only repeats that batch, which changes nothing.
+   */
+  async #committedPast(offset: string | undefined, signal: AbortSignal): Promise<void> {
+    if (offset === undefined) return;
+    const { kafka, waitClock } = this.#d;
+    const target = BigInt(offset) + 1n;
+    const deadline = waitClock.now() + COMMIT_WAIT_MS;
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      while (!signal.aborted && waitClock.now() < deadline) {
+        const [group] = await admin.fetchOffsets({
+          groupId: this.#group,
+          topics: [this.command.topic],
+        });
+        if (BigInt(group?.partitions[0]?.offset ?? -1) >= target) return;
+        await sleep(COMMIT_POLL_MS, signal, waitClock);
+      }
+      this.#log.warn('end marker not seen committed; leaving the group anyway', { offset });
+    } catch (err) {
+      if (!signal.aborted) this.#log.warn("checking the end marker's commit failed", { err });
+    } finally {
+      await admin.disconnect().catch(() => undefined);
     }
   }
 
@@ -250,7 +288,10 @@ export class BackfillJob {
     let received = 0;
     let terminal: Terminal | undefined;
     for (const message of batch.messages) {
-      if (terminal) break;
+      if (terminal) {
+        this.#log.warn('records after the end marker ignored', { offset: message.offset });
+        break;
+      }
       const decoded = decodeBackfillRecord(message.value ?? '');
       if (!decoded.ok) {
         dead.push(this.#deadLetter(message, decoded.reason));
@@ -278,7 +319,10 @@ export class BackfillJob {
             `${record.type} marker of job ${record.id} on job ${id}'s topic`,
           ),
         );
-      } else terminal = record;
+      } else {
+        terminal = record;
+        this.#terminalOffset = message.offset;
+      }
     }
     this.#d.metrics.records.inc(batch.messages.length);
 

@@ -82,6 +82,7 @@ export async function startDynamicConsumer(
       publisher,
       repository,
       clock,
+      waitClock,
       logger,
       retrier,
       groupId: config.groupId,
