@@ -4,12 +4,14 @@ import type { HealthReport, Metrics } from '@candlestream/runtime';
 import { LATENCY_BUCKETS_S } from '@candlestream/runtime';
 import express from 'express';
 import helmet from 'helmet';
+import type { BackfillDesk } from './backfills.js';
 import type { BarService } from './bars.js';
 import type { Authenticator } from './http/auth.js';
 import { ConcurrencyGate, limitConcurrency } from './http/concurrency.js';
 import { requireAuth } from './http/auth.js';
 import type { RateLimiter } from './http/rate-limit.js';
 import { limitFailedAuth, rateLimit } from './http/rate-limit.js';
+import { backfillsRouter } from './routes/backfills.js';
 import { errorHandler, notFound } from './routes/errors.js';
 import { ohlcvRouter } from './routes/ohlcv.js';
 import { docsPage, OPENAPI } from './routes/openapi.js';
@@ -20,6 +22,8 @@ export interface AppDeps {
   bars: BarService;
   symbols: SymbolRegistry;
   now: () => EpochMs;
+  /** Backfills (POST/GET /backfills, history misses); without it those routes are absent. */
+  backfills?: BackfillDesk | undefined;
   auth: Authenticator;
   limiter: RateLimiter;
   /** Bounds history requests in flight, per client and in total (default: its own constants). */
@@ -33,6 +37,9 @@ export interface AppDeps {
   webDir?: string | undefined;
   chartingLibraryDir?: string | undefined;
 }
+
+/** A backfill request is three fields; anything much bigger is not one. */
+const MAX_BODY_BYTES = 4 * 1_024;
 
 /** Requests slower than this are logged at info; the rest at debug. */
 const SLOW_REQUEST_MS = 500;
@@ -100,7 +107,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.use(
-    ['/ohlcv', '/udf'],
+    ['/ohlcv', '/udf', '/backfills'],
     requireAuth(deps.auth),
     limitFailedAuth(deps.limiter),
     rateLimit(deps.limiter),
@@ -109,6 +116,10 @@ export function createApp(deps: AppDeps): express.Express {
   // neither grows memory without end nor starves the others.
   app.use(['/ohlcv', '/udf/history'], limitConcurrency(deps.history ?? new ConcurrencyGate()));
   app.use(ohlcvRouter(deps), udfRouter(deps));
+  if (deps.backfills) {
+    app.use('/backfills', express.json({ limit: MAX_BODY_BYTES }));
+    app.use(backfillsRouter({ backfills: deps.backfills, symbols: deps.symbols }));
+  }
   // The chart page (built by `pnpm install`) and, if one was placed there, a licensed Charting Library.
   if (deps.webDir) app.use(express.static(deps.webDir, { index: 'index.html' }));
   else {

@@ -46,6 +46,8 @@ export class BarService {
   /**
    * Bars opening in [from, to); with `limit`, only the newest `limit` of them. `limitName` is
    * what the caller's API calls that parameter (UDF's is `countback`), for the too-wide message.
+   * `fresh` reads storage past the chunk cache: after a backfill, before its finals reached the
+   * live view and dropped the chunks that held nothing.
    */
   async range(
     symbol: MarketSymbol,
@@ -53,8 +55,9 @@ export class BarService {
     from: EpochMs,
     to: EpochMs,
     limit?: number,
-    limitName = 'limit',
+    options: { limitName?: string; fresh?: boolean } = {},
   ): Promise<BarsAnswer> {
+    const limitName = options.limitName ?? 'limit';
     if (limit !== undefined) {
       const bars = (await this.last(symbol, interval, limit, to)).filter((b) => b.time >= from);
       return this.#answer(interval, bars);
@@ -67,7 +70,9 @@ export class BarService {
       );
     }
     const closedBefore = floorBucket(this.#clock.now() - CACHE_AFTER_CLOSE_MS, interval);
-    const stored = await this.#cache.read(symbol, interval, from, to, closedBefore);
+    const stored = options.fresh
+      ? await this.#repository.readBars(symbol, interval, from, to)
+      : await this.#cache.read(symbol, interval, from, to, closedBefore);
     return this.#answer(interval, await this.#withForming(symbol, interval, stored, from, to));
   }
 

@@ -12,7 +12,7 @@ import { assign, fromCallback, fromPromise, setup } from 'xstate';
 
 export type DatastoreEvent =
   | { type: 'STOP' }
-  /** The bar-updates consumer crashed; the live view starts over after a backoff. */
+  /** The bar-updates or backfill-status consumer crashed; both start over after a backoff. */
   | { type: 'CRASHED'; error: string }
   /** A dependency of the live side stopped answering (the broker probe), or answers again. */
   | { type: 'DEGRADED'; check: string; problem: string }
@@ -28,7 +28,8 @@ export interface DatastoreContext {
 /**
  * The datastore's control flow. HTTP is served in every state (history comes from storage, which
  * each request reaches on its own); what the machine runs is the live side: connect to storage
- * and the broker, then follow `bar-updates` for the forming bars and /stream; on failure back off
+ * and the broker, then follow `bar-updates` for the forming bars and /stream, and `backfill-status`
+ * for the backfills that ended (/stream tells the page to reload); on failure back off
  * and connect again. While not `live`, /health says degraded: answers lack the newest updates.
  */
 export const datastoreMachine = setup({
@@ -41,6 +42,7 @@ export const datastoreMachine = setup({
   actors: {
     connect: fromPromise<void>(() => notProvided('connect')),
     follow: fromCallback<DatastoreEvent>(() => notProvided('follow')),
+    followBackfills: fromCallback<DatastoreEvent>(() => notProvided('followBackfills')),
     shutdown: fromPromise<void>(() => notProvided('shutdown')),
   },
   delays: {
@@ -76,7 +78,8 @@ export const datastoreMachine = setup({
     },
     live: {
       entry: 'resetFailures',
-      invoke: { src: 'follow' },
+      // bar-updates for the live view, and backfill-status for /stream's `history` messages.
+      invoke: [{ src: 'follow' }, { src: 'followBackfills' }],
       initial: 'healthy',
       states: {
         healthy: {

@@ -6,8 +6,16 @@ import { datastoreMachine } from './datastore.machine.js';
 import { healthFromTags, healthOfEveryState } from '@candlestream/runtime/machine';
 
 function scripted(failures: number) {
-  const calls = { connect: 0, follow: 0, followStopped: 0, shutdown: 0 };
+  const calls = {
+    connect: 0,
+    follow: 0,
+    followStopped: 0,
+    backfills: 0,
+    backfillsStopped: 0,
+    shutdown: 0,
+  };
   let send: ((event: DatastoreEvent) => void) | undefined;
+  let sendFromBackfills: ((event: DatastoreEvent) => void) | undefined;
   const machine = datastoreMachine.provide({
     actors: {
       connect: fromPromise(() =>
@@ -22,6 +30,13 @@ function scripted(failures: number) {
           calls.followStopped++;
         };
       }),
+      followBackfills: fromCallback<DatastoreEvent>(({ sendBack }) => {
+        calls.backfills++;
+        sendFromBackfills = sendBack;
+        return () => {
+          calls.backfillsStopped++;
+        };
+      }),
       shutdown: fromPromise(() => {
         calls.shutdown++;
         return Promise.resolve();
@@ -34,7 +49,13 @@ function scripted(failures: number) {
   const actor = createActor(machine, { clock }).start();
   type Snapshot = ReturnType<typeof actor.getSnapshot>;
   const reach = (done: (s: Snapshot) => boolean) => clock.runUntil(waitFor(actor, done));
-  return { actor, calls, reach, sendUp: (e: DatastoreEvent) => send?.(e) };
+  return {
+    actor,
+    calls,
+    reach,
+    sendUp: (e: DatastoreEvent) => send?.(e),
+    sendFromBackfills: (e: DatastoreEvent) => sendFromBackfills?.(e),
+  };
 }
 
 describe('datastoreMachine', () => {
@@ -48,6 +69,19 @@ describe('datastoreMachine', () => {
       stopping: 'down',
       stopped: 'down',
     });
+  });
+
+  it('follows backfill-status beside bar-updates; its crash restarts both after a backoff', async () => {
+    const { actor, calls, reach, sendFromBackfills } = scripted(0);
+    await reach((s) => s.matches('live'));
+    expect(calls).toMatchObject({ follow: 1, backfills: 1 });
+    sendFromBackfills({ type: 'CRASHED', error: 'backfill-status consumer crashed' });
+    expect(actor.getSnapshot().value).toBe('backingOff');
+    expect(actor.getSnapshot().context.lastError).toBe('backfill-status consumer crashed');
+    expect(calls).toMatchObject({ followStopped: 1, backfillsStopped: 1 });
+    await reach((s) => s.matches('live'));
+    expect(calls).toMatchObject({ follow: 2, backfills: 2 });
+    actor.stop();
   });
 
   it('backs off while storage is away, then follows bar-updates', async () => {

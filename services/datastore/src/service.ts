@@ -11,8 +11,10 @@ import {
 } from '@candlestream/cache';
 import type { Clock } from '@candlestream/core';
 import { systemClock } from '@candlestream/core';
-import { Repository } from '@candlestream/db';
-import { createKafka, TOPICS } from '@candlestream/kafka';
+import type { BackfillRequest } from '@candlestream/core';
+import { encodeBackfillMessage } from '@candlestream/core';
+import { BackfillJobs, Repository } from '@candlestream/db';
+import { createKafka, KafkaPublisher, TOPICS } from '@candlestream/kafka';
 import type { Logger } from '@candlestream/logger';
 import type { HealthReport, MachineService } from '@candlestream/runtime';
 import { listen, Metrics, PendingStops, startMachineService } from '@candlestream/runtime';
@@ -20,8 +22,10 @@ import { builtPage, CHARTING_LIBRARY_DIR, WEB_DIST_DIR } from '@candlestream/web
 import { connectActor } from './actors/connect.js';
 import type { Deps } from './actors/deps.js';
 import { followActor } from './actors/follow.js';
+import { followBackfillsActor } from './actors/follow-backfills.js';
 import { shutdownActor } from './actors/shutdown.js';
 import { createApp } from './app.js';
+import { BackfillDesk } from './backfills.js';
 import { BarService } from './bars.js';
 import type { DatastoreConfig } from './config.js';
 import { datastoreMachine } from './datastore.machine.js';
@@ -40,10 +44,11 @@ export interface DatastoreOverrides {
   schema?: string;
 }
 
-/** The kernel's running service (port, state, health, done, stop) and the live view. */
+/** The kernel's running service (port, state, health, done, stop), the live view and backfills. */
 export interface Datastore extends MachineService {
   readonly metrics: Metrics;
   readonly live: LiveView;
+  readonly backfills: BackfillDesk;
 }
 
 export async function startDatastore(
@@ -85,6 +90,23 @@ export async function startDatastore(
   const live = new LiveView({ store, cache, logger });
   const bars = new BarService({ repository, cache, live, clock, maxBars: config.maxBars });
   const symbols = new SymbolRegistry(config.symbols, repository, clock);
+  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: SERVICE_NAME, logger });
+  // Requests on backfill-requests (POST /backfills, history misses). Connected on first use and
+  // again after a failure, so a broker away at startup costs nothing until someone asks.
+  const publisher = new KafkaPublisher(kafka);
+  let connecting: Promise<void> | undefined;
+  const publish = async (request: BackfillRequest): Promise<void> => {
+    connecting ??= publisher.connect().catch((err: unknown) => {
+      connecting = undefined;
+      throw err;
+    });
+    await connecting;
+    await publisher.send(TOPICS.backfillRequests.name, [
+      { key: request.symbol, value: encodeBackfillMessage(request) },
+    ]);
+  };
+  const backfillJobs = new BackfillJobs(repository);
+  const backfills = new BackfillDesk({ jobs: backfillJobs, repository, publish, clock, logger });
   const limiter = createRateLimiter({
     requestsPerMinute: config.rateLimitPerMinute,
     redis,
@@ -100,6 +122,7 @@ export async function startDatastore(
     bars,
     symbols,
     now,
+    backfills,
     auth,
     limiter,
     trustProxy: config.trustProxy,
@@ -118,7 +141,6 @@ export async function startDatastore(
     authenticate: admitUpgrade({ auth, limiter, trust: app.get('trust proxy fn') as TrustProxy }),
     isKnownSymbol: (symbol) => symbols.has(symbol),
   });
-  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: SERVICE_NAME, logger });
   const deps: Deps = {
     kafka,
     repository,
@@ -126,6 +148,10 @@ export async function startDatastore(
     logger,
     barUpdates: TOPICS.barUpdates,
     groupId: `${SERVICE_NAME}-${randomUUID()}`,
+    backfillRequests: TOPICS.backfillRequests,
+    backfillStatus: TOPICS.backfillStatus,
+    backfillGroupId: `${SERVICE_NAME}-backfills-${randomUUID()}`,
+    backfillJobs,
     stops: new PendingStops(),
     clock,
     ...(redisGate ? { redisGate } : {}),
@@ -136,6 +162,7 @@ export async function startDatastore(
       actors: {
         connect: connectActor(deps),
         follow: followActor(deps),
+        followBackfills: followBackfillsActor(deps),
         shutdown: shutdownActor(deps),
       },
     }),
@@ -172,9 +199,12 @@ export async function startDatastore(
       cacheStats: { ...cache.stats, missedInvalidations: cache.missedInvalidations },
       streamClients: hub.clientCount(),
       updatesReceived: live.received,
+      historicalFinals: live.historical,
+      backfillsOnMiss: backfills.missesPublished,
     }),
     // After the consumer left (the machine's stopping state) and the server closed.
     resources: [
+      { name: 'backfillPublisher', close: () => publisher.disconnect() },
       { name: 'repository', close: () => repository.close() },
       {
         name: 'liveStore',
@@ -186,5 +216,5 @@ export async function startDatastore(
     ],
   });
 
-  return { ...service, metrics, live };
+  return { ...service, metrics, live, backfills };
 }

@@ -3,7 +3,7 @@ import { ensureTopics } from '@candlestream/kafka';
 import { fromPromise } from 'xstate';
 import type { Deps } from './deps.js';
 
-/** Storage migrated and the bar-updates topic present (created if the consumer has not yet). */
+/** Storage migrated and the topics it follows and publishes on present (created if need be). */
 export function connectActor(deps: Deps) {
   return fromPromise<void>(async () => {
     await deps.stops.settled();
@@ -12,6 +12,6 @@ export function connectActor(deps: Deps) {
     } catch (err) {
       throw AppError.from(err, 'UNAVAILABLE');
     }
-    await ensureTopics(deps.kafka, [deps.barUpdates]);
+    await ensureTopics(deps.kafka, [deps.barUpdates, deps.backfillRequests, deps.backfillStatus]);
   });
 }

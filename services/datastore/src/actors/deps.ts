@@ -1,5 +1,5 @@
 import type { Clock } from '@candlestream/core';
-import type { Repository } from '@candlestream/db';
+import type { BackfillJobs, Repository } from '@candlestream/db';
 import type { KafkaClient, TopicSpec } from '@candlestream/kafka';
 import type { Logger } from '@candlestream/logger';
 import type { PendingStops } from '@candlestream/runtime';
@@ -13,8 +13,15 @@ export interface Deps {
   barUpdates: TopicSpec;
   /** This instance's own group: every datastore sees every update. */
   groupId: string;
+  /** backfill-requests (published on history misses and POST /backfills) and backfill-status. */
+  backfillRequests: TopicSpec;
+  backfillStatus: TopicSpec;
+  /** This instance's own group on backfill-status, from the newest offsets: only jobs ending now. */
+  backfillGroupId: string;
+  /** The coordinator's table, read for a report that lacks the job's range. */
+  backfillJobs: Pick<BackfillJobs, 'get'>;
   /**
-   * The follow actor's consumer leaving its group (cleanup cannot await it): connect waits for it
+   * The follow actors' consumers leaving its group (cleanup cannot await it): connect waits for it
    * before a new member joins, shutdown before the server and pools close.
    */
   stops: PendingStops;

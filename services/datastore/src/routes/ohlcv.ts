@@ -1,8 +1,11 @@
 import type { EpochMs, Interval, MarketSymbol } from '@candlestream/core';
-import { invalidArgument, toIso } from '@candlestream/core';
-import type { Router } from 'express';
+import { INTERVAL_MS, invalidArgument, toIso } from '@candlestream/core';
+import type { Logger } from '@candlestream/logger';
+import type { Request, Router } from 'express';
 import { Router as createRouter } from 'express';
 import Joi from 'joi';
+import type { BackfillDesk, BackfillHandle } from '../backfills.js';
+import { MAX_WAIT_MS } from '../backfills.js';
 import type { BarService } from '../bars.js';
 import type { SymbolRegistry } from '../symbols.js';
 import { rules, unknownSymbol, validateQuery } from './params.js';
@@ -13,16 +16,51 @@ interface OhlcvQuery {
   startDate?: EpochMs;
   endDate?: EpochMs;
   limit?: number;
+  wait?: number;
+}
+
+/** Who a history miss is asked for: the chart page (its own origin) or an API client. */
+export function requester(req: Request): 'chart' | 'api' {
+  const referer = req.get('referer');
+  if (!referer) return 'api';
+  try {
+    return new URL(referer).host === req.get('host') ? 'chart' : 'api';
+  } catch {
+    return 'api';
+  }
+}
+
+/**
+ * Starts (or joins) a backfill when [from, to) reaches history storage lacks; a failing check
+ * never fails the history request it rides on.
+ */
+export async function backfillOnMiss(
+  deps: { backfills?: BackfillDesk | undefined; logger?: Logger | undefined },
+  symbol: MarketSymbol,
+  from: EpochMs,
+  to: EpochMs,
+  requestedBy: string,
+): Promise<BackfillHandle | undefined> {
+  if (!deps.backfills) return undefined;
+  try {
+    return await deps.backfills.onHistoryRequest(symbol, { from, to }, requestedBy);
+  } catch (err) {
+    deps.logger?.warn('history miss check failed', { symbol, err: (err as Error).message });
+    return undefined;
+  }
 }
 
 /**
  * `GET /ohlcv`: startDate inclusive, endDate exclusive (default now), interval default 1m; with
- * `limit` and no startDate, the newest `limit` bars before endDate.
+ * `limit` and no startDate, the newest `limit` bars before endDate. A range storage lacks starts
+ * a backfill (`backfill` in the answer); `wait` (ms) waits for it and answers with what it stored.
  */
 export function ohlcvRouter(deps: {
   bars: BarService;
   symbols: SymbolRegistry;
   now: () => EpochMs;
+  backfills?: BackfillDesk | undefined;
+  logger?: Logger | undefined;
 }): Router {
   const schema = Joi.object<OhlcvQuery>({
     symbol: rules.symbol().required(),
@@ -30,6 +68,7 @@ export function ohlcvRouter(deps: {
     startDate: rules.instant(),
     endDate: rules.instant(),
     limit: rules.count(deps.bars.maxBars),
+    wait: Joi.number().integer().min(0).max(MAX_WAIT_MS),
   });
   const router = createRouter();
   router.get('/ohlcv', async (req, res) => {
@@ -42,13 +81,32 @@ export function ohlcvRouter(deps: {
       throw invalidArgument(`startDate ${toIso(q.startDate)} must be before endDate ${toIso(end)}`);
     }
     if (!(await deps.symbols.has(q.symbol))) throw unknownSymbol(q.symbol);
-    const { bars, partial } = await deps.bars.range(
-      q.symbol,
-      q.interval,
+    const read = (fresh: boolean) =>
+      deps.bars.range(q.symbol, q.interval, q.startDate ?? Number.NEGATIVE_INFINITY, end, q.limit, {
+        fresh,
+      });
+    let answer = await read(false);
+    // The time the answer covers: the range, or with `limit` the newest `limit` buckets of it.
+    const width = INTERVAL_MS[q.interval];
+    const wantedFrom = Math.max(
       q.startDate ?? Number.NEGATIVE_INFINITY,
-      end,
-      q.limit,
+      q.limit === undefined ? Number.NEGATIVE_INFINITY : end - q.limit * width,
     );
+    let backfill = await backfillOnMiss(deps, q.symbol, wantedFrom, end, requester(req));
+    if (backfill && q.wait && deps.backfills) {
+      const closed = new AbortController();
+      const onClose = (): void => closed.abort();
+      res.on('close', onClose);
+      try {
+        const view = await deps.backfills.waitFor(backfill.id, q.wait, closed.signal);
+        if (view) backfill = { id: view.id, status: view.status };
+      } finally {
+        res.off('close', onClose);
+      }
+      if (closed.signal.aborted) return;
+      answer = await read(true);
+    }
+    const { bars, partial } = answer;
     res.json({
       symbol: q.symbol,
       interval: q.interval,
@@ -61,6 +119,7 @@ export function ohlcvRouter(deps: {
         volume: b.volume,
       })),
       partial,
+      ...(backfill ? { backfill } : {}),
     });
   });
   return router;

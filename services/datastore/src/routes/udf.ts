@@ -3,8 +3,11 @@ import { invalidArgument, RESOLUTIONS, splitSymbol, toResolution } from '@candle
 import type { Router } from 'express';
 import { Router as createRouter } from 'express';
 import Joi from 'joi';
+import type { Logger } from '@candlestream/logger';
+import type { BackfillDesk } from '../backfills.js';
 import type { BarService } from '../bars.js';
 import type { SymbolRegistry } from '../symbols.js';
+import { backfillOnMiss } from './ohlcv.js';
 import { rules, unknownSymbol, validateQuery } from './params.js';
 
 /** The exchange name TradingView shows beside every symbol. */
@@ -76,6 +79,8 @@ export function udfRouter(deps: {
   bars: BarService;
   symbols: SymbolRegistry;
   now: () => EpochMs;
+  backfills?: BackfillDesk | undefined;
+  logger?: Logger | undefined;
 }): Router {
   const router = createRouter();
   const lastClose = async (symbol: MarketSymbol): Promise<number | undefined> =>
@@ -157,8 +162,14 @@ export function udfRouter(deps: {
     const bars =
       q.countback !== undefined
         ? await deps.bars.last(q.symbol, q.resolution, q.countback, q.to)
-        : (await deps.bars.range(q.symbol, q.resolution, q.from, q.to, undefined, 'countback'))
-            .bars;
+        : (
+            await deps.bars.range(q.symbol, q.resolution, q.from, q.to, undefined, {
+              limitName: 'countback',
+            })
+          ).bars;
+    // Only started here, never waited for: the answer stays plain UDF; /stream's `history`
+    // message tells the page when the range can be read again.
+    await backfillOnMiss(deps, q.symbol, q.from, q.to, 'chart');
     if (bars.length > 0) {
       res.json(historyBody(bars));
       return;

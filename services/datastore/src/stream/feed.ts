@@ -1,4 +1,18 @@
-import type { BarUpdate, Interval, MarketSymbol } from '@candlestream/core';
+import type {
+  BackfillStatus,
+  BarUpdate,
+  EpochMs,
+  Interval,
+  MarketSymbol,
+} from '@candlestream/core';
+
+/** History of a symbol changed: a backfill stored [from, to), so a page reloads that range. */
+export interface HistoryEvent {
+  symbol: MarketSymbol;
+  backfill: { id: string; status: BackfillStatus };
+  from: EpochMs;
+  to: EpochMs;
+}
 
 /**
  * What the /stream hub needs from the rest of the datastore: the current bar of a series (so a
@@ -9,4 +23,6 @@ export interface LiveFeed {
   current(symbol: MarketSymbol, interval: Interval): Promise<BarUpdate | undefined>;
   /** Calls `listener` for every update, in arrival order; returns the unsubscribe function. */
   onUpdate(listener: (update: BarUpdate) => void): () => void;
+  /** Calls `listener` when a backfill of a symbol ended (done); absent: never. */
+  onHistory?(listener: (event: HistoryEvent) => void): () => void;
 }

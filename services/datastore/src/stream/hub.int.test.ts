@@ -228,6 +228,58 @@ describe('/stream hub', () => {
     }
   });
 
+  it('regression guard: finals a backfill publishes for old buckets do not reach subscribers as live bars', async () => {
+    const { url, feed } = await startHub();
+    const now = T0 + 30 * MINUTE_MS;
+    feed.setCurrent(barUpdate('BTC-USD', '1m', now, 100));
+    const client = await connect(url);
+    await subscribed(client, 'BTC-USD', '1m');
+    await client.waitFor((m) => m.type === 'bar', 0, 'the current bar');
+    feed.push(barUpdate('BTC-USD', '1m', now + MINUTE_MS, 101));
+    // A live final after the next bar formed (allowed lateness) still goes out...
+    feed.push(barUpdate('BTC-USD', '1m', now, 102, true));
+    // ...but the dynamic consumer's finals of backfilled history, older than all of it, do not.
+    for (let m = 120; m >= 1; m--)
+      feed.push(barUpdate('BTC-USD', '1m', T0 - m * MINUTE_MS, 50, true));
+    feed.push(barUpdate('BTC-USD', '1m', now + MINUTE_MS, 103));
+    await client.waitFor((m) => m.bar?.close === 103, 0, 'the live bar after the backfill');
+    await client.sync();
+    expect(closes(client.bars())).toEqual([100, 101, 102, 103]);
+    expect(client.bars().some((m) => m.bar?.close === 50)).toBe(false);
+  });
+
+  it('tells the subscribers of a symbol, once each, that a backfill stored a range', async () => {
+    const { url, feed } = await startHub();
+    const both = await connect(url);
+    await subscribed(both, 'BTC-USD', '1m');
+    await subscribed(both, 'BTC-USD', '1h');
+    const other = await connect(url);
+    await subscribed(other, 'ETH-USD', '1m');
+    const gone = await connect(url);
+    await subscribed(gone, 'BTC-USD', '1m');
+    gone.send({ type: 'unsubscribe', symbol: 'BTC-USD', interval: '1m' });
+    await gone.waitFor((m) => m.type === 'unsubscribed', 0, 'unsubscribed');
+    feed.pushHistory({
+      symbol: 'BTC-USD' as MarketSymbol,
+      backfill: { id: 'job-1', status: 'done' },
+      from: T0 - 60 * MINUTE_MS,
+      to: T0,
+    });
+    await both.waitFor((m) => m.type === 'history', 0, 'history');
+    for (const client of [both, other, gone]) await client.sync();
+    expect(both.messages.filter((m) => m.type === 'history')).toEqual([
+      {
+        type: 'history',
+        symbol: 'BTC-USD',
+        backfill: { id: 'job-1', status: 'done' },
+        from: '2024-01-01T11:00:00.000Z',
+        to: '2024-01-01T12:00:00.000Z',
+      },
+    ]);
+    expect(other.messages.some((m) => m.type === 'history')).toBe(false);
+    expect(gone.messages.some((m) => m.type === 'history')).toBe(false);
+  });
+
   it('stops updates after unsubscribe', async () => {
     const { url, feed } = await startHub();
     const client = await connect(url);

@@ -10,7 +10,8 @@ import { AppError, errorMessage, systemClock, toIso } from '@candlestream/core';
 import type { Logger } from '@candlestream/logger';
 import type { WebSocket } from 'ws';
 import { WebSocketServer } from 'ws';
-import type { LiveFeed } from './feed.js';
+import type { HistoryEvent, LiveFeed } from './feed.js';
+import type { HistoryMessage } from './protocol.js';
 import type { SessionDeps } from './session.js';
 import { SeriesIndex, Session } from './session.js';
 import { pathOf, refusalFor, refuseUpgrade } from './support.js';
@@ -154,6 +155,27 @@ export function attachStream(options: StreamOptions): StreamHub {
     }
   };
 
+  const onHistory = (event: HistoryEvent): void => {
+    const message: HistoryMessage = {
+      type: 'history',
+      symbol: event.symbol,
+      backfill: { id: event.backfill.id, status: event.backfill.status },
+      from: toIso(event.from),
+      to: toIso(event.to),
+    };
+    let told = 0;
+    for (const session of sessions.keys()) {
+      try {
+        if (!session.subscribesTo(event.symbol)) continue;
+        session.announce(message);
+        told++;
+      } catch (err) {
+        log.error('history announcement failed', { client: session.id, error: errorMessage(err) });
+      }
+    }
+    log.info('history announced', { symbol: event.symbol, id: event.backfill.id, clients: told });
+  };
+
   const onConnection = (socket: WebSocket, req: IncomingMessage): void => {
     const session = new Session(nextClientId++, socket, deps);
     const closed = new Promise<void>((resolve) => {
@@ -236,12 +258,14 @@ export function attachStream(options: StreamOptions): StreamHub {
 
   server.on('upgrade', onUpgrade);
   const stopFeed = feed.onUpdate(onUpdate);
+  const stopHistory = feed.onHistory?.(onHistory);
   const heartbeatTimer = clock.setInterval(heartbeat, heartbeatMs);
 
   const shutdown = async (): Promise<void> => {
     shuttingDown = true;
     clock.clearInterval(heartbeatTimer);
     stopFeed();
+    stopHistory?.();
     server.off('upgrade', onUpgrade);
     for (const socket of pendingUpgrades) socket.destroy();
     const open = [...sessions];

@@ -3,7 +3,14 @@
  * a subscription (forming bars never go back; finals once each, ascending). Pure; the hub does the
  * I/O.
  */
-import type { BarUpdate, Decoded, EpochMs, Interval, MarketSymbol } from '@candlestream/core';
+import type {
+  BackfillStatus,
+  BarUpdate,
+  Decoded,
+  EpochMs,
+  Interval,
+  MarketSymbol,
+} from '@candlestream/core';
 import {
   AppError,
   errorMessage,
@@ -33,7 +40,21 @@ export type ServerMessage =
   | { type: 'pong' }
   | { type: 'heartbeat'; time: string }
   | ProtocolError
-  | BarMessage;
+  | BarMessage
+  | HistoryMessage;
+
+/**
+ * A backfill of `symbol` stored [from, to) (ISO): to every client subscribed to any interval of
+ * it, once, so it reads that range again. Backfilled bars themselves never arrive as `bar`
+ * messages: they are older than what the subscription was sent.
+ */
+export interface HistoryMessage {
+  type: 'history';
+  symbol: MarketSymbol;
+  backfill: { id: string; status: BackfillStatus };
+  from: string;
+  to: string;
+}
 
 export interface BarMessage {
   type: 'bar';

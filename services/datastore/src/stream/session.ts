@@ -165,6 +165,19 @@ export class Session {
     this.#aborter.abort();
   }
 
+  /** Whether any interval of `symbol` is subscribed. */
+  subscribesTo(symbol: MarketSymbol): boolean {
+    for (const sub of this.#subs.values()) {
+      if (sub.active && sub.key.startsWith(`${symbol} `)) return true;
+    }
+    return false;
+  }
+
+  /** Sends a message outside any subscription's ordering (the hub's `history`). */
+  announce(message: ServerMessage): void {
+    this.#sendTo(message);
+  }
+
   /** Sends `update` on one subscription if the ordering rule allows; buffers while pending. */
   deliver(sub: Subscription, update: BarUpdate, encoded?: Buffer): void {
     if (!sub.active) return;

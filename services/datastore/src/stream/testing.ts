@@ -11,7 +11,7 @@ import type { Logger } from '@candlestream/logger';
 import { createLogger } from '@candlestream/logger';
 import type { ClientOptions } from 'ws';
 import { WebSocket } from 'ws';
-import type { LiveFeed } from './feed.js';
+import type { HistoryEvent, LiveFeed } from './feed.js';
 
 const POLL_MS = 5;
 const DEFAULT_WAIT_MS = 5_000;
@@ -76,6 +76,7 @@ export function barUpdate(
 export class FakeFeed implements LiveFeed {
   readonly currentCalls: string[] = [];
   readonly #listeners = new Set<(update: BarUpdate) => void>();
+  readonly #historyListeners = new Set<(event: HistoryEvent) => void>();
   readonly #current = new Map<string, BarUpdate>();
   #hold: Promise<void> | undefined;
 
@@ -105,6 +106,15 @@ export class FakeFeed implements LiveFeed {
     return () => this.#listeners.delete(listener);
   }
 
+  onHistory(listener: (event: HistoryEvent) => void): () => void {
+    this.#historyListeners.add(listener);
+    return () => this.#historyListeners.delete(listener);
+  }
+
+  pushHistory(event: HistoryEvent): void {
+    for (const listener of this.#historyListeners) listener(event);
+  }
+
   listenerCount(): number {
     return this.#listeners.size;
   }
@@ -123,6 +133,9 @@ export interface StreamMessage {
   time?: string;
   final?: boolean;
   bar?: { time: string; open: number; high: number; low: number; close: number; volume: number };
+  backfill?: { id: string; status: string };
+  from?: string;
+  to?: string;
 }
 
 export class TestClient {
