@@ -92,8 +92,6 @@ export async function startProducer(
     topic,
     logger,
     newest: new Map(),
-    lastPrices: new Map(),
-    symbols: config.symbols,
     received: metrics.counter('trades_received_total', 'trades read from the source'),
     brokerHealth,
     lastSourceStatus: undefined,

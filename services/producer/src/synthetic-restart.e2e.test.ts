@@ -1,40 +1,35 @@
 /**
  * The producer as its own process (as `pnpm start` runs it), live synthetic, against the embedded
- * broker: stopped and started again, each symbol's walk must go on from its last published price.
- * It used to start every run at the seed price (BTC-USD 37000), so charts jumped at a restart.
+ * broker: stopped and started again, it must continue the same price path. It used to start every
+ * run at the seed price (BTC-USD 37000), so charts jumped at a restart; now the path is a function
+ * of (seed, symbol, time), so a restart goes on where the path is, and a backfill of the gap gives
+ * the trades the stopped producer would have published.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { startBroker, type RunningBroker } from '@candlestream/broker';
 import type { MarketSymbol, Tick } from '@candlestream/core';
-import { decodeTick, encodeTick, parseSymbol } from '@candlestream/core';
+import { decodeTick, parseSymbol } from '@candlestream/core';
 import type { KafkaClient } from '@candlestream/kafka';
-import {
-  BatchConsumer,
-  createKafka,
-  ensureTopics,
-  KafkaPublisher,
-  TOPICS,
-} from '@candlestream/kafka';
+import { BatchConsumer, createKafka, ensureTopics, TOPICS } from '@candlestream/kafka';
 import { silentLogger } from '@candlestream/logger';
 import type { ServiceProcess } from '@candlestream/testkit';
 import { spawnService, uniqueName, waitUntil } from '@candlestream/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createSyntheticModel } from './sources/synthetic.js';
 
 const PRODUCER_MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 const BTC = parseSymbol('BTC-USD');
 const ETH = parseSymbol('ETH-USD');
-/** Far from the seed prices (37000, 2000): a walk restarted there cannot pass for a continuation. */
-const PUBLISHED: ReadonlyMap<MarketSymbol, number> = new Map([
-  [BTC, 50_000],
-  [ETH, 3_000],
-]);
-/** A few seconds of a 60%-volatility walk move well under this. */
+const SYMBOLS: readonly MarketSymbol[] = [BTC, ETH];
+const RATE = 40;
+const SEED = 11;
+/** A few seconds of a 60%-volatility path move well under this. */
 const MAX_RELATIVE_STEP = 0.01;
 const TRADES_PER_SYMBOL = 20;
-const RESUME_LINE = 'synthetic prices resume from the newest published trades';
 
 interface Seen {
   partition: number;
@@ -57,10 +52,10 @@ afterEach(async () => {
 function startProducer(): ServiceProcess {
   const p = spawnService(PRODUCER_MAIN, {
     KAFKA_BROKERS: broker!.brokers,
-    SYMBOLS: [...PUBLISHED.keys()].join(','),
+    SYMBOLS: SYMBOLS.join(','),
     PRODUCER_SOURCE: 'synthetic',
-    SYNTHETIC_RATE: '40',
-    SYNTHETIC_SEED: '11',
+    SYNTHETIC_RATE: String(RATE),
+    SYNTHETIC_SEED: String(SEED),
     HEALTH_PORT: '0',
     LOG_LEVEL: 'info',
   });
@@ -93,7 +88,7 @@ function relativeStep(from: number, to: number): number {
 }
 
 describe('live synthetic producer across restarts', () => {
-  it('regression: a restarted live synthetic producer continues each symbol from its last published price instead of jumping back to the seed price', async () => {
+  it('regression: a restarted live synthetic producer continues the same price path instead of jumping back to the seed price', async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'cs-synthetic-restart-'));
     broker = await startBroker({ port: 0, dataDir });
     const kafka = createKafka({
@@ -102,28 +97,6 @@ describe('live synthetic producer across restarts', () => {
       logger: silentLogger(),
     });
     await ensureTopics(kafka, [TOPICS.ticks]);
-
-    // What an earlier run left on the topic, far from the seed prices.
-    const publisher = new KafkaPublisher(kafka);
-    await publisher.connect();
-    const ts = Date.now() - 1_000;
-    await publisher.send(
-      TOPICS.ticks.name,
-      [...PUBLISHED].map(([symbol, price], i) => ({
-        key: symbol,
-        value: encodeTick({
-          v: 1,
-          symbol,
-          ts,
-          price,
-          size: 0.5,
-          side: 'buy',
-          id: `earlier-${i}`,
-          source: 'synthetic',
-        }),
-      })),
-    );
-    await publisher.disconnect();
 
     const seen: Seen[] = [];
     collector = new BatchConsumer(kafka, {
@@ -151,7 +124,7 @@ describe('live synthetic producer across restarts', () => {
       const producer = startProducer();
       await waitUntil(
         `${TRADES_PER_SYMBOL} trades of each symbol`,
-        () => [...PUBLISHED.keys()].every((s) => countAfter(from, s) >= TRADES_PER_SYMBOL),
+        () => SYMBOLS.every((s) => countAfter(from, s) >= TRADES_PER_SYMBOL),
         60_000,
       );
       expect(await producer.kill('SIGTERM')).toBe(0);
@@ -175,26 +148,24 @@ describe('live synthetic producer across restarts', () => {
     const second = await runOnce();
     const secondRun = inRange(second.from, second.to);
 
-    for (const [symbol, published] of PUBLISHED) {
-      // The first run goes on from what was on the topic before it...
-      expect(relativeStep(published, firstAndLast(firstRun, symbol).first.price)).toBeLessThan(
-        MAX_RELATIVE_STEP,
-      );
-      // ...and the second from where the first stopped.
-      const lastBefore = firstAndLast(firstRun, symbol).last.price;
-      const firstAfter = firstAndLast(secondRun, symbol).first.price;
+    const model = createSyntheticModel({ symbols: SYMBOLS, seed: SEED, tradesPerSecond: RATE });
+    for (const symbol of SYMBOLS) {
+      // The second run goes on near where the first stopped (the path moved a little meanwhile)...
+      const lastBefore = firstAndLast(firstRun, symbol).last;
+      const firstAfter = firstAndLast(secondRun, symbol).first;
       expect(
-        relativeStep(lastBefore, firstAfter),
-        `${symbol} ${lastBefore} -> ${firstAfter}`,
+        relativeStep(lastBefore.price, firstAfter.price),
+        `${symbol} ${lastBefore.price} -> ${firstAfter.price}`,
       ).toBeLessThan(MAX_RELATIVE_STEP);
-    }
-    // One line per start says where the walks resumed from.
-    for (const run of [first, second]) {
-      const resumed = run.lines.filter((l) => l.msg === RESUME_LINE);
-      expect(resumed).toHaveLength(1);
-      expect(Object.keys(resumed[0]!.prices as object).sort()).toEqual(
-        [...PUBLISHED.keys()].sort(),
-      );
+      // ...because both runs publish exactly the path's trades, whatever time each started at.
+      const published = [...firstRun, ...secondRun]
+        .map((s) => s.tick)
+        .filter((t) => t.symbol === symbol);
+      const from = Math.min(...published.map((t) => t.ts));
+      const to = Math.max(...published.map((t) => t.ts)) + 1;
+      const path = new Map([...model.trades(symbol, from, to)].map((t) => [t.id, t]));
+      expect(published.filter((t) => !isDeepStrictEqual(path.get(t.id), t))).toEqual([]);
+      expect(firstAfter).toEqual(path.get(firstAfter.id));
     }
   });
 });

@@ -23,13 +23,6 @@ export interface Deps {
   logger: Logger;
   /** Newest trade time handed to the buffer per symbol: where a restarted source resumes. */
   newest: Map<MarketSymbol, EpochMs>;
-  /**
-   * Newest price handed to the buffer per symbol, first read back from the topic on connect when
-   * the source resumes prices (live synthetic): where its walks continue after a restart.
-   */
-  lastPrices: Map<MarketSymbol, number>;
-  /** The configured symbols: the prices read back are kept for these only. */
-  symbols: readonly MarketSymbol[];
   received: Counter;
   /** The buffer's health; the stream actor subscribes while it runs and sends it up. */
   brokerHealth: Feed<BrokerHealth>;

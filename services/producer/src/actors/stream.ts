@@ -48,7 +48,6 @@ export function streamActor(deps: Deps) {
       const trades = deps.source.trades({
         signal: abort.signal,
         ...(deps.newest.size > 0 ? { resumeFrom: new Map(deps.newest) } : {}),
-        ...(deps.lastPrices.size > 0 ? { resumePrices: new Map(deps.lastPrices) } : {}),
         onStatus,
       });
       const started = clock.now();
@@ -63,10 +62,7 @@ export function streamActor(deps: Deps) {
         }
         await deps.buffer.push(tick);
         const seen = deps.newest.get(tick.symbol);
-        if (seen === undefined || tick.ts >= seen) {
-          deps.newest.set(tick.symbol, tick.ts);
-          deps.lastPrices.set(tick.symbol, tick.price);
-        }
+        if (seen === undefined || tick.ts >= seen) deps.newest.set(tick.symbol, tick.ts);
       }
       if (!abort.signal.aborted) sendBack({ type: 'SOURCE_DONE' });
     };

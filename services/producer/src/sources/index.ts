@@ -6,10 +6,17 @@ import { createCryptoCompareHistorySource } from './cryptocompare-rest.js';
 import { createCryptoCompareWsSource } from './cryptocompare-ws.js';
 import { createFileSource } from './file.js';
 import type { TradeSource } from './source.js';
-import { createSyntheticSource } from './synthetic.js';
+import { createSyntheticSource, DEFAULT_SYNTHETIC_SEED } from './synthetic.js';
 
 export type { SourceRunOptions, SourceStatus, TradeSource } from './source.js';
-export { createSyntheticSource } from './synthetic.js';
+export {
+  createSyntheticModel,
+  createSyntheticSource,
+  DEFAULT_SYNTHETIC_SEED,
+  syntheticCandles,
+  type SyntheticModel,
+  type SyntheticModelOptions,
+} from './synthetic.js';
 export { createFileSource } from './file.js';
 
 /** The source the configuration asks for; config validation already checked what each needs. */
@@ -41,7 +48,7 @@ export function createSource(config: ProducerConfig, logger: Logger, clock: Cloc
     case 'synthetic':
       return createSyntheticSource({
         symbols: config.symbols,
-        seed: config.syntheticSeed ?? Math.floor(clock.now() % 2 ** 31),
+        seed: config.syntheticSeed ?? DEFAULT_SYNTHETIC_SEED,
         tradesPerSecond: config.syntheticRate,
         clock,
         ...(config.syntheticStart === undefined ? {} : { startTs: config.syntheticStart }),

@@ -11,14 +11,9 @@ export interface SourceRunOptions {
   signal: AbortSignal;
   /**
    * Newest trade time already published per symbol, when the producer restarts a source: a
-   * source that can (CryptoCompare) fills the gap from there; others ignore it.
+   * source that can (CryptoCompare, live synthetic) fills the gap from there; others ignore it.
    */
   resumeFrom?: ReadonlyMap<MarketSymbol, EpochMs>;
-  /**
-   * Newest price published per symbol: a source that models prices (`resumesPrices`) continues
-   * each walk from there, so a restart does not jump back to its starting price; others ignore it.
-   */
-  resumePrices?: ReadonlyMap<MarketSymbol, number>;
   /** Upstream state changes, for /health and logs. */
   onStatus?: (status: SourceStatus) => void;
 }
@@ -31,10 +26,5 @@ export interface SourceRunOptions {
 export interface TradeSource {
   /** `synthetic`, `cryptocompare`, `cryptocompare-history` or `file`, for logs and /health. */
   readonly kind: string;
-  /**
-   * True when the source continues from `resumePrices` (live synthetic): the producer then reads
-   * the newest published prices back from the topic when it starts.
-   */
-  readonly resumesPrices?: boolean;
   trades(options: SourceRunOptions): AsyncIterable<Tick>;
 }

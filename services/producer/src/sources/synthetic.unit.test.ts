@@ -3,14 +3,17 @@ import type { MarketSymbol, Tick } from '@candlestream/core';
 import type { TimerHandle } from '@candlestream/core';
 import {
   AppError,
+  MINUTE_MS,
   SimulatedClock,
+  aggregateTicks,
   decodeTick,
   encodeTick,
   parseSymbol,
   systemClock,
 } from '@candlestream/core';
 import type { SyntheticSourceOptions } from './synthetic.js';
-import { createSyntheticSource } from './synthetic.js';
+import { createSyntheticModel, createSyntheticSource, MAX_CATCH_UP_MS } from './synthetic.js';
+import { hashedInitialPrice } from './synthetic-model.js';
 
 const BTC = parseSymbol('BTC-USD');
 const ETH = parseSymbol('ETH-USD');
@@ -51,6 +54,9 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
+/** What a content-only comparison looks at (everything a row stores). */
+const row = (t: Tick): unknown[] => [t.symbol, t.ts, t.id, t.price, t.size, t.side];
+
 describe('synthetic source, history mode', () => {
   it('replays the same trades from the same seed, and different ones from another', async () => {
     const a = await history({ limit: 1_000 });
@@ -59,7 +65,7 @@ describe('synthetic source, history mode', () => {
     expect(a).toHaveLength(1_000);
     expect(b).toEqual(a);
     expect(c.map((t) => t.price)).not.toEqual(a.map((t) => t.price));
-    expect(a[0]!.id).toBe(`syn-42-${START_TS.toString(36)}-0`);
+    expect(a[0]!.id).toBe(`syn-42-${a[0]!.symbol}-${a[0]!.ts}-0`);
   });
 
   it('generates 100,000 valid trades over hours of event time at the requested rate', async () => {
@@ -84,6 +90,7 @@ describe('synthetic source, history mode', () => {
       expect(new Set(group.map((t) => t.id)).size).toBe(group.length);
       expect(group.filter((t, i) => i > 0 && t.ts < group[i - 1]!.ts)).toEqual([]);
     }
+    expect(ticks.filter((t, i) => i > 0 && t.ts < ticks[i - 1]!.ts)).toEqual([]);
     // Interleaved, not one symbol after another.
     let switches = 0;
     for (let i = 1; i < 1_000; i++) if (ticks[i]!.symbol !== ticks[i - 1]!.symbol) switches++;
@@ -107,8 +114,6 @@ describe('synthetic source, history mode', () => {
     const annualVolatility = Math.sqrt(sumSquares / spanYears);
     expect(annualVolatility).toBeGreaterThan(0.45);
     expect(annualVolatility).toBeLessThan(0.85);
-    expect(ticks[0]!.price).toBeGreaterThan(36_000);
-    expect(ticks[0]!.price).toBeLessThan(38_000);
     expect(ticks.filter((t) => Math.round(t.price * 100) / 100 !== t.price)).toEqual([]);
     expect(ticks.filter((t) => Number(t.size.toFixed(8)) !== t.size)).toEqual([]);
     expect(upBuys / ups).toBeGreaterThan(0.6);
@@ -122,35 +127,49 @@ describe('synthetic source, history mode', () => {
     expect(notionals.at(-1)! / median).toBeGreaterThan(50); // heavy right tail
   });
 
-  it('keeps prices positive and quoted to four significant digits over a long wild run', async () => {
+  it('keeps prices positive and quoted to four significant digits over a long sparse run', async () => {
     const ticks = await history({
       symbols: [parseSymbol('SHIB-USD')],
       initialPrices: { 'shib/usd': 0.00001234 },
       tradesPerSecond: 0.0001, // ~3 hours apart: 200,000 trades span ~60 years
       limit: 200_000,
     });
-    expect(ticks[0]!.price).toBeGreaterThan(0.00001);
-    expect(ticks[0]!.price).toBeLessThan(0.00002);
+    expect(ticks).toHaveLength(200_000);
     expect(ticks.filter((t) => !(t.price > 0 && t.size > 0))).toEqual([]);
     expect(ticks.filter((t) => Number(t.price.toPrecision(4)) !== t.price)).toEqual([]);
-    // The walk really wandered: prices spread over orders of magnitude, all still valid.
+    // The path wanders but reverts: decades stay within a plausible band around the centre.
     const high = ticks.reduce((m, t) => Math.max(m, t.price), 0);
     const low = ticks.reduce((m, t) => Math.min(m, t.price), Infinity);
-    expect(high / low).toBeGreaterThan(20);
-    expect(ticks).toHaveLength(200_000);
+    expect(high / low).toBeGreaterThan(2);
+    expect(high).toBeLessThan(0.00001234 * 8);
+    expect(low).toBeGreaterThan(0.00001234 / 8);
     expect(ticks.filter((t) => !decodeTick(encodeTick(t)).ok)).toEqual([]);
   });
 
-  it('starts known symbols near their market price and others at a stable 1-500', async () => {
+  it('keeps known symbols around their market price and others around a stable 1-500, over decades', () => {
     const other = parseSymbol('ABC-USD');
-    const first = bySymbol(await history({ symbols: [BTC, ETH, other], limit: 300 }));
-    expect(first.get(ETH)![0]!.price).toBeGreaterThan(1_900);
-    expect(first.get(ETH)![0]!.price).toBeLessThan(2_100);
-    const otherPrice = first.get(other)![0]!.price;
-    expect(otherPrice).toBeGreaterThanOrEqual(1);
-    expect(otherPrice).toBeLessThanOrEqual(510);
-    const again = bySymbol(await history({ symbols: [other], seed: 1, limit: 1 }));
-    expect(Math.abs(again.get(other)![0]!.price / otherPrice - 1)).toBeLessThan(0.01);
+    const centre = hashedInitialPrice(other);
+    expect(centre).toBeGreaterThanOrEqual(1);
+    expect(centre).toBeLessThanOrEqual(500);
+    for (const seed of [1, 2]) {
+      const model = createSyntheticModel({ symbols: [BTC, ETH, other], seed, tradesPerSecond: 5 });
+      for (const [symbol, expected] of [
+        [BTC, 37_000],
+        [ETH, 2_000],
+        [other, centre],
+      ] as const) {
+        const prices: number[] = [];
+        for (let y = 2010; y < 2100; y++) {
+          for (let m = 0; m < 12; m++) prices.push(model.price(symbol, Date.UTC(y, m, 1)));
+        }
+        prices.sort((a, b) => a - b);
+        const median = prices[prices.length >> 1]!;
+        expect(median / expected, `${symbol} seed ${seed}`).toBeGreaterThan(0.6);
+        expect(median / expected, `${symbol} seed ${seed}`).toBeLessThan(1.6);
+        expect(prices[0]! / expected).toBeGreaterThan(0.2);
+        expect(prices.at(-1)! / expected).toBeLessThan(5);
+      }
+    }
   });
 
   it('ends after limit trades, and at once when the signal aborts', async () => {
@@ -176,6 +195,7 @@ describe('synthetic source, history mode', () => {
     const bad: SyntheticSourceOptions[] = [
       { ...base, symbols: [] },
       { ...base, tradesPerSecond: 0 },
+      { ...base, seed: 1.5 },
       { ...base, startTs: 1_700_000_000 }, // seconds, not ms
       { ...base, limit: -1 },
       { ...base, initialPrices: { 'BTC-USD': -5 } },
@@ -187,18 +207,67 @@ describe('synthetic source, history mode', () => {
   });
 });
 
+describe('synthetic trades as a function of (seed, symbol, time)', () => {
+  const model = createSyntheticModel({ symbols: [BTC, ETH, SOL], seed: 12, tradesPerSecond: 30 });
+  const from = START_TS + 12_345;
+  const to = from + 20 * MINUTE_MS;
+
+  it('gives the same trades for a range whatever the generation started from', async () => {
+    const options = { symbols: [BTC, ETH, SOL], seed: 12, tradesPerSecond: 30 };
+    const early = await collect({ ...options, startTs: START_TS, limit: 45_000 });
+    const late = await collect({ ...options, startTs: from, limit: 40_000 });
+    const window = (ticks: Tick[]): Tick[] => ticks.filter((t) => t.ts >= from && t.ts < to);
+    expect(window(late).length).toBeGreaterThan(30 * 20 * 60 * 0.9);
+    expect(window(late)).toEqual(window(early));
+    // And each symbol's share is what the model gives for that symbol alone.
+    for (const symbol of [BTC, ETH, SOL]) {
+      expect(window(late).filter((t) => t.symbol === symbol)).toEqual([
+        ...model.trades(symbol, from, to),
+      ]);
+    }
+  });
+
+  it('joins adjacent ranges exactly, at any cut', () => {
+    const whole = [...model.trades(BTC, from, to)];
+    for (const cut of [from + 1, from + 999, from + 61_017, to - 1]) {
+      const joined = [...model.trades(BTC, from, cut), ...model.trades(BTC, cut, to)];
+      expect(joined.map(row)).toEqual(whole.map(row));
+    }
+    // The path itself is continuous across the cut: no jump between neighbouring trades.
+    const steps = whole.slice(1).map((t, i) => Math.abs(Math.log(t.price / whole[i]!.price)));
+    expect(Math.max(...steps)).toBeLessThan(0.01);
+  });
+
+  it("gives 1-minute candles that are exactly the aggregate of the minute's trades", () => {
+    const alignedFrom = START_TS + 7 * MINUTE_MS;
+    const alignedTo = alignedFrom + 90 * MINUTE_MS;
+    for (const symbol of [BTC, SOL]) {
+      const candles = [...model.candles(symbol, alignedFrom, alignedTo)];
+      const expected = aggregateTicks(model.trades(symbol, alignedFrom, alignedTo), '1m').get(
+        symbol,
+      );
+      expect(candles).toHaveLength(90);
+      expect(candles).toEqual(expected);
+    }
+    // A sparse market has minutes without trades: no candle for them, not an empty one.
+    const sparse = createSyntheticModel({ symbols: [BTC], seed: 3, tradesPerSecond: 0.01 });
+    const bars = [...sparse.candles(BTC, alignedFrom, alignedTo)];
+    expect(bars.length).toBeGreaterThan(20);
+    expect(bars.length).toBeLessThan(70);
+    expect(bars).toEqual(
+      aggregateTicks(sparse.trades(BTC, alignedFrom, alignedTo), '1m').get(BTC) ?? [],
+    );
+    expect(() => [...model.candles(BTC, alignedFrom + 1, alignedTo)]).toThrow(AppError);
+  });
+});
+
 describe('synthetic source, history without a limit', () => {
-  it('regression: replays up to now, then goes on live from the same walk, never ahead of the clock', async () => {
+  it('regression: replays up to now, then goes on live with the same trades, never ahead of the clock', async () => {
     const now = START_TS + 3_600_000;
     const clock = new SimulatedClock(now);
     const controller = new AbortController();
-    const source = createSyntheticSource({
-      symbols: [BTC],
-      seed: 9,
-      tradesPerSecond: 2,
-      startTs: START_TS,
-      clock,
-    });
+    const options = { symbols: [BTC], seed: 9, tradesPerSecond: 2 };
+    const source = createSyntheticSource({ ...options, startTs: START_TS, clock });
     const seen: Tick[] = [];
     const emittedAt: number[] = [];
     const done = (async () => {
@@ -214,23 +283,15 @@ describe('synthetic source, history without a limit', () => {
     expect(seen.at(-1)!.ts).toBeLessThanOrEqual(now);
     const caughtUp = seen.length;
     await clock.advanceAsync(60_000);
-    // Then live at the rate: a minute brings about 120 more, each stamped no later than it went out.
+    // Then live at the rate: a minute brings about 120 more, each emitted once its time came.
     expect(seen.length - caughtUp).toBeGreaterThan(80);
     expect(seen.length - caughtUp).toBeLessThan(160);
     expect(seen.filter((t, i) => t.ts > emittedAt[i]!)).toEqual([]);
     expect(seen.at(-1)!.ts).toBeGreaterThan(now + 50_000);
     expect(seen.filter((t, i) => i > 0 && t.ts < seen[i - 1]!.ts)).toEqual([]);
-    // One walk: the live part is the history's continuation, with the same ids' sequence.
-    const same = await collect({
-      symbols: [BTC],
-      seed: 9,
-      tradesPerSecond: 2,
-      startTs: START_TS,
-      limit: seen.length,
-    });
-    expect(same.map((t) => [t.id, t.price, t.size])).toEqual(
-      seen.map((t) => [t.id, t.price, t.size]),
-    );
+    // One path: history and live together are the model's trades of the whole range.
+    const model = createSyntheticModel(options);
+    expect(seen).toEqual([...model.trades(BTC, START_TS, seen.at(-1)!.ts + 1)]);
     controller.abort();
     await done;
     expect(clock.pendingTimers).toBe(0);
@@ -238,121 +299,105 @@ describe('synthetic source, history without a limit', () => {
 });
 
 describe('synthetic source, live mode', () => {
-  it('paces emission to the rate from the schedule and stops with no timer left', async () => {
-    const clock = new SimulatedClock(START_TS);
+  async function liveRun(
+    clock: SimulatedClock,
+    options: Omit<SyntheticSourceOptions, 'clock'>,
+    forMs: number,
+    resumeFrom?: Map<MarketSymbol, number>,
+  ): Promise<{ seen: Tick[]; emittedAt: number[] }> {
     const controller = new AbortController();
-    const source = createSyntheticSource({
-      symbols: [BTC, ETH],
-      seed: 3,
-      tradesPerSecond: 20,
-      clock,
-    });
+    const source = createSyntheticSource({ ...options, clock });
     const seen: Tick[] = [];
+    const emittedAt: number[] = [];
     const done = (async () => {
-      for await (const tick of source.trades({ signal: controller.signal })) seen.push(tick);
+      const run = { signal: controller.signal, ...(resumeFrom ? { resumeFrom } : {}) };
+      for await (const tick of source.trades(run)) {
+        seen.push(tick);
+        emittedAt.push(clock.now());
+      }
     })();
-    await clock.advanceAsync(5_000);
-    // 20/s for 5 s: 100 expected, Poisson spread ~10.
-    expect(seen.length).toBeGreaterThan(70);
-    expect(seen.length).toBeLessThan(130);
-    expect(seen[0]!.ts).toBeGreaterThanOrEqual(START_TS);
-    expect(seen.at(-1)!.ts).toBeLessThanOrEqual(START_TS + 5_000);
-    expect(seen.filter((t, i) => i > 0 && t.ts < seen[i - 1]!.ts)).toEqual([]);
-    expect(seen[0]!.id).toBe(`syn-3-${START_TS.toString(36)}-0`);
-    // Small bursts: most trades get their own wake-up, not one batch per second.
-    expect(new Set(seen.map((t) => t.ts)).size).toBeGreaterThan(seen.length / 2);
-    const before = seen.length;
-    await clock.advanceAsync(5_000);
-    expect(seen.length - before).toBeGreaterThan(70); // no drift: the second 5 s gets its share
-    // Ends without the clock moving: the pending sleep is cancelled, not waited out.
+    await clock.advanceAsync(forMs);
     controller.abort();
     await done;
+    return { seen, emittedAt };
+  }
+
+  it('emits each trade when the clock reaches its time, at the rate, and stops with no timer left', async () => {
+    const clock = new SimulatedClock(START_TS);
+    const { seen, emittedAt } = await liveRun(
+      clock,
+      { symbols: [BTC, ETH], seed: 3, tradesPerSecond: 20 },
+      10_000,
+    );
+    // 20/s for 10 s: 200 expected, Poisson spread ~14.
+    expect(seen.length).toBeGreaterThan(150);
+    expect(seen.length).toBeLessThan(250);
+    expect(seen[0]!.ts).toBeGreaterThanOrEqual(START_TS);
+    expect(seen.filter((t, i) => t.ts > emittedAt[i]!)).toEqual([]);
+    // Emitted soon after their time (wake-ups are at most 100 ms apart).
+    expect(seen.filter((t, i) => emittedAt[i]! - t.ts > 100)).toEqual([]);
+    expect(seen.filter((t, i) => i > 0 && t.ts < seen[i - 1]!.ts)).toEqual([]);
     expect(clock.pendingTimers).toBe(0);
   });
 
-  it('gives a restarted run new ids but the same trades otherwise', async () => {
-    const clock = new SimulatedClock(START_TS);
-    const run = async (): Promise<Tick[]> => {
-      const options = { symbols: [BTC, ETH], seed: 5, tradesPerSecond: 10, limit: 20, clock };
-      const done = collect(options);
-      await clock.advanceAsync(10_000);
-      return done;
-    };
-    const first = await run();
-    const second = await run(); // starts 10 s later
-    expect(first).toHaveLength(20);
-    expect(second).toHaveLength(20);
-    expect(second[0]!.id).toBe(`syn-5-${(START_TS + 10_000).toString(36)}-0`);
-    const firstIds = new Set(first.map((t) => t.id));
-    expect(second.filter((t) => firstIds.has(t.id))).toEqual([]);
-    const shape = (t: Tick): unknown => [t.symbol, t.price, t.size, t.side];
-    expect(second.map(shape)).toEqual(first.map(shape));
+  it('gives runs started at different times the same trades where they overlap', async () => {
+    const options = { symbols: [BTC, ETH], seed: 5, tradesPerSecond: 10 };
+    const first = (await liveRun(new SimulatedClock(START_TS), options, 20_000)).seen;
+    // Another run (another process) that starts 5 s after the first did.
+    const second = (await liveRun(new SimulatedClock(START_TS + 5_000), options, 20_000)).seen;
+    const overlap = (ticks: Tick[]): Tick[] =>
+      ticks.filter((t) => t.ts >= START_TS + 5_000 && t.ts <= START_TS + 20_000);
+    expect(overlap(second).length).toBeGreaterThan(100);
+    expect(overlap(second)).toEqual(overlap(first));
+    const model = createSyntheticModel(options);
+    const end = START_TS + 19_900; // the run's last wake-up may be before its 20 s were up
+    const expected = [...model.trades(BTC, START_TS, end), ...model.trades(ETH, START_TS, end)];
+    expect(first.filter((t) => t.ts < end)).toEqual(
+      expected.sort(
+        (a, b) => a.ts - b.ts || (a.symbol === b.symbol ? 0 : a.symbol === BTC ? -1 : 1),
+      ),
+    );
   });
 
-  it('regression: a restarted live run continues each walk from its resumed price, not the seed price', async () => {
+  it('a run restarted within the process goes on from the newest trade it handed on', async () => {
+    const options = { symbols: [BTC, ETH], seed: 6, tradesPerSecond: 10 };
     const clock = new SimulatedClock(START_TS);
-    const source = createSyntheticSource({
-      symbols: [BTC, ETH, SOL],
-      seed: 6,
-      tradesPerSecond: 30,
-      limit: 60,
-      clock,
-    });
-    expect(source.resumesPrices).toBe(true);
-    const resumePrices = new Map([
-      [BTC, 50_000],
-      [ETH, 3_100.5],
-      [parseSymbol('DOGE-USD'), 0.1], // on the topic, not configured: ignored
-    ]);
-    const out: Tick[] = [];
-    const done = (async () => {
-      const signal = new AbortController().signal;
-      for await (const t of source.trades({ signal, resumePrices })) out.push(t);
-    })();
-    await clock.advanceAsync(10_000);
-    await done;
-    const first = new Map([...bySymbol(out)].map(([symbol, ticks]) => [symbol, ticks[0]!.price]));
-    expect(first.get(BTC)! / 50_000).toBeCloseTo(1, 2);
-    expect(first.get(ETH)! / 3_100.5).toBeCloseTo(1, 2);
-    // Without a resumed price a symbol starts from its default (SOL: hashed, stable).
-    const fresh = await history({ symbols: [SOL], limit: 1 });
-    expect(first.get(SOL)! / fresh[0]!.price).toBeCloseTo(1, 1);
+    const first = (await liveRun(clock, options, 10_000)).seen;
+    const newest = new Map([...bySymbol(first)].map(([s, ticks]) => [s, ticks.at(-1)!.ts]));
+    clock.advance(3_000); // the backoff before the restart
+    const second = (await liveRun(clock, options, 5_000, newest)).seen;
+    // Nothing lost in the 3 s between: the restart emits them, its newest trades again first.
+    const byId = new Map([...first, ...second].map((t) => [t.id, t]));
+    const all = [...byId.values()].sort((a, b) => a.ts - b.ts);
+    expect(all.map(row)).toEqual(
+      first
+        .concat(second.filter((t) => !first.some((f) => f.id === t.id)))
+        .sort((a, b) => a.ts - b.ts)
+        .map(row),
+    );
+    const model = createSyntheticModel(options);
+    const end = START_TS + 18_001;
+    expect(all.filter((t) => t.symbol === BTC)).toEqual([...model.trades(BTC, START_TS, end)]);
+    expect(all.filter((t) => t.symbol === ETH)).toEqual([...model.trades(ETH, START_TS, end)]);
   });
 
-  it('ignores resumed prices in history mode, which replays the seed walk the same every run', async () => {
-    const options = { symbols: [BTC], seed: 7, tradesPerSecond: 10, startTs: START_TS, limit: 5 };
-    const source = createSyntheticSource(options);
-    expect(source.resumesPrices).toBe(false);
-    const resumed: Tick[] = [];
-    const signal = new AbortController().signal;
-    for await (const t of source.trades({ signal, resumePrices: new Map([[BTC, 50_000]]) })) {
-      resumed.push(t);
-    }
-    expect(resumed).toEqual(await collect(options));
-  });
-
-  it('takes trade times and due times from the injected clock', async () => {
-    // The wall clock (2026 or later) is nowhere near the trades.
+  it('after a long stall emits the last minute of missed trades, each at its own time, not a flood', async () => {
     const clock = new SimulatedClock(START_TS);
+    const options = { symbols: [BTC], seed: 4, tradesPerSecond: 20 };
     const controller = new AbortController();
-    const source = createSyntheticSource({ symbols: [BTC], seed: 4, tradesPerSecond: 20, clock });
+    const source = createSyntheticSource({ ...options, clock });
     const seen: Tick[] = [];
     const done = (async () => {
       for await (const tick of source.trades({ signal: controller.signal })) seen.push(tick);
     })();
     await clock.advanceAsync(0);
     expect(seen).toEqual([]); // the loop ran, but the clock did not move
-    // A jump fires the pending wait; the loop resumes after it, at the new time.
-    clock.advance(2_000);
+    // Ten minutes' stall (a suspended laptop): a jump, then the loop wakes at the new time.
+    clock.advance(10 * MINUTE_MS);
     await clock.advanceAsync(0);
-    expect(seen.length).toBeGreaterThan(25);
-    expect(seen.length).toBeLessThan(55);
-    expect(new Set(seen.map((t) => t.ts))).toEqual(new Set([START_TS + 2_000]));
-    // A minute's stall (suspended laptop) resumes the schedule from now instead of a flood.
-    const beforeStall = seen.length;
-    clock.advance(60_000);
-    await clock.advanceAsync(0);
-    expect(seen.slice(beforeStall).map((t) => t.ts)).toEqual([START_TS + 62_000]);
+    const resumedAt = START_TS + 10 * MINUTE_MS;
+    const model = createSyntheticModel(options);
+    expect(seen).toEqual([...model.trades(BTC, resumedAt - MAX_CATCH_UP_MS, resumedAt + 1)]);
     controller.abort();
     await done;
   });
@@ -372,7 +417,6 @@ describe('synthetic source, live mode', () => {
     });
     const ticks = await collect({ symbols: [BTC, ETH], seed: 9, tradesPerSecond: 100, limit: 50 });
     expect(ticks).toHaveLength(50);
-    expect(ticks[0]!.id).toBe(`syn-9-${startMs.toString(36)}-0`);
     expect(ticks[0]!.ts).toBeGreaterThanOrEqual(startMs);
     expect(ticks.at(-1)!.ts).toBeLessThanOrEqual(nowMs);
     expect(ticks.map((t) => decodeTick(encodeTick(t))).filter((d) => !d.ok)).toEqual([]);
