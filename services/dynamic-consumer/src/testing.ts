@@ -5,6 +5,7 @@
  * letters, stored minutes, committed offsets). Only tests import this.
  */
 import { randomUUID } from 'node:crypto';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { startBroker, type RunningBroker } from '@candlestream/broker';
 import type {
   BackfillCommand,
@@ -139,10 +140,11 @@ export async function startInfra(
 export function startService(
   f: Fixture,
   overrides: DynamicConsumerOverrides = {},
+  databaseUrl = f.db.url,
 ): Promise<DynamicConsumer> {
   const config = loadDynamicConsumerConfig({
     KAFKA_BROKERS: f.brokers,
-    DATABASE_URL: f.db.url,
+    DATABASE_URL: databaseUrl,
     HEALTH_PORT: '0',
     CONSUMER_GROUP: f.groupId,
   });
@@ -260,4 +262,52 @@ export async function committedRecords(
 /** The bar in `bars` that opens at `time`. */
 export function at<T extends Bar>(bars: readonly T[], time: number): T | undefined {
   return bars.find((b) => b.time === time);
+}
+
+/** A TCP proxy to a database that a test can cut off (every connection reset) and restore. */
+export interface CuttableProxy {
+  /** `url` with its host and port pointed at the proxy. */
+  via(url: string): string;
+  cut(): void;
+  restore(): void;
+  close(): Promise<void>;
+}
+
+export async function startCuttableProxy(targetUrl: string): Promise<CuttableProxy> {
+  const target = new URL(targetUrl);
+  const sockets = new Set<Socket>();
+  let cut = false;
+  const server = createServer((client) => {
+    if (cut) return void client.destroy();
+    const upstream = connect(Number(target.port || 5432), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    via: (url) => {
+      const u = new URL(url);
+      u.hostname = '127.0.0.1';
+      u.port = String(port);
+      return u.toString();
+    },
+    cut: () => {
+      cut = true;
+      for (const s of sockets) s.destroy();
+    },
+    restore: () => {
+      cut = false;
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
