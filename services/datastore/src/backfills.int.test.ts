@@ -385,6 +385,16 @@ describe.skipIf(services.skip)(
       });
     });
 
+    it('/openapi.json and /docs describe the backfill routes and /ohlcv wait', async () => {
+      const spec = (await get('/openapi.json')).body as { paths: Record<string, Json> };
+      expect(Object.keys(spec.paths['/backfills']!)).toEqual(['post', 'get']);
+      expect(spec.paths['/backfills/{id}']).toHaveProperty('get');
+      expect(JSON.stringify(spec.paths['/ohlcv'])).toContain('"wait"');
+      const page = await (await fetch(`${base}/docs`)).text();
+      expect(page).toContain('<code>POST /backfills</code>');
+      expect(page).toContain('<code>GET /backfills/{id}</code>');
+    });
+
     it('/stream tells subscribers of the symbol that a backfill is done, with its range', async () => {
       const ws = new WebSocket(`ws://127.0.0.1:${datastore.port}/stream`);
       const messages: Json[] = [];

@@ -1,4 +1,4 @@
-import { INTERVALS, RESOLUTIONS } from '@candlestream/core';
+import { BACKFILL_STATUSES, INTERVALS, RESOLUTIONS } from '@candlestream/core';
 
 const errorBody = {
   type: 'object',
@@ -21,6 +21,48 @@ const bar = {
     volume: { type: 'number' },
   },
   required: ['time', 'open', 'high', 'low', 'close', 'volume'],
+};
+const backfillHandle = {
+  type: 'object',
+  description:
+    'the backfill this request started or joined, when the range reached missing history',
+  properties: { id: { type: 'string' }, status: { enum: BACKFILL_STATUSES } },
+  required: ['id', 'status'],
+};
+const isoOrNull = { type: ['string', 'null'], format: 'date-time' };
+const backfillJob = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    symbol: { type: 'string' },
+    from: { type: 'string', format: 'date-time' },
+    to: { type: 'string', format: 'date-time' },
+    status: { enum: BACKFILL_STATUSES },
+    progress: {
+      type: 'object',
+      description: 'minutes of the missing ranges stored so far, of all of them',
+      properties: { done: { type: 'integer' }, total: { type: 'integer' } },
+    },
+    createdAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+    startedAt: isoOrNull,
+    finishedAt: isoOrNull,
+    error: { type: ['string', 'null'] },
+    unavailable: {
+      type: 'array',
+      description: 'what the source could not provide, and why',
+      items: {
+        type: 'object',
+        properties: {
+          from: { type: 'string', format: 'date-time' },
+          to: { type: 'string', format: 'date-time' },
+          reason: { type: 'string' },
+        },
+      },
+    },
+    requestedBy: { type: ['string', 'null'] },
+  },
+  required: ['id', 'symbol', 'from', 'to', 'status', 'progress', 'createdAt', 'updatedAt'],
 };
 const json = (schema: unknown) => ({ 'application/json': { schema } });
 const param = (name: string, description: string, schema: unknown, required = false) => ({
@@ -77,6 +119,11 @@ export const OPENAPI = {
               minimum: 1,
             },
           ),
+          param(
+            'wait',
+            'ms (0..30000): when the range starts a backfill, wait for it and answer with what it stored',
+            { type: 'integer', minimum: 0, maximum: 30_000 },
+          ),
         ],
         responses: {
           '200': {
@@ -88,10 +135,66 @@ export const OPENAPI = {
                 interval: { enum: INTERVALS },
                 bars: { type: 'array', items: bar },
                 partial: { type: 'boolean', description: 'the last bar is still forming' },
+                backfill: backfillHandle,
               },
             }),
           },
           ...commonErrors,
+        },
+      },
+    },
+    '/backfills': {
+      post: {
+        summary: 'Ask for history the database lacks; 202 with the queued job (docs/BACKFILLS.md)',
+        security: [{ bearer: [] }],
+        requestBody: {
+          required: true,
+          content: json({
+            type: 'object',
+            properties: {
+              symbol: { type: 'string' },
+              from: { type: ['string', 'integer'], description: 'ISO-8601 or 13-digit epoch ms' },
+              to: {
+                type: ['string', 'integer'],
+                description: 'exclusive, after from, at most 400 days later',
+              },
+            },
+            required: ['symbol', 'from', 'to'],
+          }),
+        },
+        responses: {
+          '202': { description: 'the job, queued', content: json(backfillJob) },
+          ...commonErrors,
+          '503': { description: 'the broker did not take the request', content: json(errorBody) },
+        },
+      },
+      get: {
+        summary: 'The newest backfill jobs first',
+        security: [{ bearer: [] }],
+        parameters: [
+          param('symbol', 'only this symbol', { type: 'string' }),
+          param('limit', 'default 50, at most 500', { type: 'integer', minimum: 1, maximum: 500 }),
+        ],
+        responses: {
+          '200': {
+            description: 'jobs',
+            content: json({
+              type: 'object',
+              properties: { backfills: { type: 'array', items: backfillJob } },
+            }),
+          },
+          ...commonErrors,
+        },
+      },
+    },
+    '/backfills/{id}': {
+      get: {
+        summary: 'One backfill job: status, progress, what the source could not provide',
+        security: [{ bearer: [] }],
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: {
+          '200': { description: 'the job', content: json(backfillJob) },
+          '404': { description: 'no such job', content: json(errorBody) },
         },
       },
     },
@@ -170,23 +273,25 @@ function escape(text: string): string {
 /** /docs: the same description as a page, rendered here (no script fetched from anywhere). */
 export function docsPage(): string {
   const rows = Object.entries(OPENAPI.paths)
-    .map(([path, ops]) => {
-      const op = (
-        ops as {
-          get: {
+    .flatMap(([path, ops]) =>
+      Object.entries(
+        ops as Record<
+          string,
+          {
             summary: string;
-            parameters?: { name: string; required: boolean; description: string }[];
-          };
-        }
-      ).get;
-      const params = (op.parameters ?? [])
-        .map(
-          (p) =>
-            `<li><code>${escape(p.name)}</code>${p.required ? ' (required)' : ''}: ${escape(p.description)}</li>`,
-        )
-        .join('');
-      return `<h2><code>GET ${escape(path)}</code></h2><p>${escape(op.summary)}</p>${params ? `<ul>${params}</ul>` : ''}`;
-    })
+            parameters?: readonly { name: string; required: boolean; description?: string }[];
+          }
+        >,
+      ).map(([method, op]) => {
+        const params = (op.parameters ?? [])
+          .map(
+            (p) =>
+              `<li><code>${escape(p.name)}</code>${p.required ? ' (required)' : ''}: ${escape(p.description ?? '')}</li>`,
+          )
+          .join('');
+        return `<h2><code>${method.toUpperCase()} ${escape(path)}</code></h2><p>${escape(op.summary)}</p>${params ? `<ul>${params}</ul>` : ''}`;
+      }),
+    )
     .join('\n');
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Candlestream API</title>
 <style>body{font:15px/1.5 system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem}code{background:#f3f3f3;padding:0 .2em}</style></head>
