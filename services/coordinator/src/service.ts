@@ -19,8 +19,9 @@ import { coordinatorMachine } from './coordinator.machine.js';
 import { jobMachine } from './job.machine.js';
 
 export const SERVICE_NAME = 'coordinator';
-/** How often ended jobs' topics are looked for. */
-export const SWEEP_INTERVAL_MS = 30_000;
+/** How often ended jobs' topics are looked for: a quarter of their TTL, within these bounds. */
+export const MAX_SWEEP_INTERVAL_MS = 30_000;
+export const MIN_SWEEP_INTERVAL_MS = 1_000;
 
 export interface CoordinatorOverrides {
   clock?: Clock;
@@ -85,7 +86,9 @@ export async function startCoordinator(
     groupId: config.groupId,
     topics,
     topicTtlMs: config.topicTtlMs,
-    sweepIntervalMs: overrides.sweepIntervalMs ?? SWEEP_INTERVAL_MS,
+    sweepIntervalMs:
+      overrides.sweepIntervalMs ??
+      Math.min(MAX_SWEEP_INTERVAL_MS, Math.max(MIN_SWEEP_INTERVAL_MS, config.topicTtlMs / 4)),
     stops: new PendingStops(),
   };
   const job = jobMachine.provide({
