@@ -151,9 +151,9 @@ export class BackfillJob {
   }
 
   /**
-   * Stores the job's topic up to its end marker. Resolves with the outcome (also when `signal`
-   * aborts: `CANCELLED` is thrown then, since the job did not end); rejects when its consumer
-   * crashed, which the owner treats as a crash of its own.
+   * Stores the job's topic up to its end marker and resolves with the outcome. Rejects with
+   * `CANCELLED` when `signal` aborts first (the job did not end; its command stays uncommitted),
+   * and with the crash when its consumer crashed, which the owner treats as a crash of its own.
    */
   async run(signal: AbortSignal): Promise<JobOutcome> {
     const started = Date.now();
