@@ -471,8 +471,50 @@ async function main(): Promise<void> {
   say(`chart: http://localhost:${datastore.port}/`);
   say(`API docs: http://localhost:${datastore.port}/docs`);
   say(`data: ${describeData()}`);
+  await requestRecentHistory(datastore.port, producerConfig);
   say('Ctrl-C stops everything');
   process.stdout.write('\n');
+}
+
+/** How much history a start asks for, so the chart opens full (issue 15: at least a day of 1m). */
+const START_HISTORY_MS = 24 * 60 * 60 * 1_000;
+
+/**
+ * Asks the running platform for the last day of every symbol, through the same path as any user
+ * (POST /backfills): what is stored already is not fetched again, so a restart asks only for the
+ * time it was down. Only for a live source, which can fetch history; a file or a fixed history
+ * range is what the user chose to see.
+ */
+async function requestRecentHistory(
+  port: number | undefined,
+  config: ProducerConfig,
+): Promise<void> {
+  const source = resolvedSource(config);
+  const live =
+    (source === 'synthetic' && config.syntheticStart === undefined) || source === 'cryptocompare';
+  if (!port || !live) return;
+  const to = Date.now();
+  const from = to - START_HISTORY_MS;
+  const jobs: string[] = [];
+  for (const symbol of config.symbols) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/backfills`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          symbol,
+          from: new Date(from).toISOString(),
+          to: new Date(to).toISOString(),
+        }),
+      });
+      const body = (await response.json()) as { id?: string; error?: string };
+      if (response.status === 202 && body.id) jobs.push(`${symbol} ${body.id}`);
+      else say(`history: ${symbol} not requested (${response.status} ${body.error ?? ''})`);
+    } catch (err) {
+      say(`history: ${symbol} not requested (${err instanceof Error ? err.message : String(err)})`);
+    }
+  }
+  if (jobs.length > 0) say(`history: the last day is being stored (backfills: ${jobs.join(', ')})`);
 }
 
 main().catch((err: unknown) => fail(err instanceof Error ? err.message : String(err)));
