@@ -49,6 +49,16 @@ const spec = {
     'PRODUCER_MAX_RATE',
     Joi.number().positive().messages({ 'number.positive': '{{#label}} must be trades per second' }),
   ),
+  /** The backfilling region's consumer group on backfill-commands (docs/BACKFILLS.md). */
+  backfillGroupId: vars.custom<string>(
+    'PRODUCER_BACKFILL_GROUP',
+    Joi.string()
+      .pattern(/^[A-Za-z0-9._-]{1,100}$/)
+      .messages({
+        'string.pattern.base': '{{#label}} must be 1-100 of A-Z a-z 0-9 . _ -',
+      }),
+    { fallback: 'producer-backfill' },
+  ),
   tradesFile: vars.custom<string | undefined>('TRADES_FILE', Joi.string()),
   historyFrom: vars.custom<number | undefined>('HISTORY_FROM', instant),
   historyTo: vars.custom<number | undefined>('HISTORY_TO', instant),

@@ -49,7 +49,9 @@ describe.skipIf(services.skip)('producer service with the CryptoCompare source',
 
   it('publishes upstream trades to tick-data, keyed by symbol', async () => {
     producer = await startProducer(loadProducerConfig(env()), silentLogger());
-    await expect.poll(() => producer!.state(), { timeout: 10_000 }).toBe('streaming.healthy');
+    await expect
+      .poll(() => producer!.state(), { timeout: 10_000 })
+      .toBe('live.streaming.healthy,backfill.running.healthy');
     const received: { key: string; tick: Tick }[] = [];
     consumer = new BatchConsumer(
       createKafka({ brokers: [broker.brokers], clientId: 't', logger: silentLogger() }),
@@ -88,7 +90,7 @@ describe.skipIf(services.skip)('producer service with the CryptoCompare source',
     ]);
     expect(producer.health()).toMatchObject({
       status: 'ok',
-      state: 'streaming.healthy',
+      state: 'live.streaming.healthy,backfill.running.healthy',
       checks: { source: 'cryptocompare' },
     });
 
@@ -102,7 +104,7 @@ describe.skipIf(services.skip)('producer service with the CryptoCompare source',
       loadProducerConfig(env({ CRYPTOCOMPARE_API_KEY: 'wrong-key-0123456789' })),
       silentLogger(),
     );
-    await expect.poll(() => producer!.state(), { timeout: 10_000 }).toBe('failed');
+    await expect.poll(() => producer!.state(), { timeout: 10_000 }).toMatch(/^live\.failed,/);
     const response = await fetch(`http://127.0.0.1:${producer.opsPort}/health`);
     expect(response.status).toBe(503);
     const body = (await response.json()) as { status: string; checks: { lastError?: string } };

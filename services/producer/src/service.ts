@@ -4,13 +4,17 @@ import type { TopicSpec } from '@candlestream/kafka';
 import { BatchingPublisher, createKafka, KafkaPublisher, TOPICS } from '@candlestream/kafka';
 import type { Logger } from '@candlestream/logger';
 import type { MachineService } from '@candlestream/runtime';
-import { Feed, Metrics, startMachineService } from '@candlestream/runtime';
+import { Feed, Metrics, PendingStops, startMachineService } from '@candlestream/runtime';
+import type { BackfillDeps } from './actors/backfill.js';
+import { backfillActor } from './actors/backfill.js';
 import { connectActor } from './actors/connect.js';
 import type { BrokerHealth, Deps } from './actors/deps.js';
 import { drainActor, shutdownActor } from './actors/shutdown.js';
 import { streamActor } from './actors/stream.js';
 import type { ProducerConfig } from './config.js';
 import { producerMachine } from './producer.machine.js';
+import type { BackfillFetcher, NoBackfill } from './sources/backfill-fetchers.js';
+import { createBackfillFetcher } from './sources/backfill-fetchers.js';
 import { createSource } from './sources/index.js';
 import type { TradeSource } from './sources/source.js';
 
@@ -25,6 +29,10 @@ export interface ProducerOverrides {
   clock?: Clock;
   source?: TradeSource;
   topic?: TopicSpec;
+  /** Where backfills fetch from; default the configured source's fetcher. */
+  backfillFetcher?: BackfillFetcher | NoBackfill;
+  /** The backfill topics (tests give random names): commands and status. */
+  backfillTopics?: { commands: TopicSpec; status: TopicSpec };
 }
 
 /**
@@ -99,11 +107,35 @@ export async function startProducer(
     drainTimeoutMs: DRAIN_TIMEOUT_MS,
     clock,
   };
+  const backfillDeps: BackfillDeps = {
+    kafka,
+    // Its own publisher: the region connects it when it starts, whatever the live region does.
+    publisher: new KafkaPublisher(kafka),
+    fetcher: overrides.backfillFetcher ?? createBackfillFetcher(config, logger, clock),
+    groupId: config.backfillGroupId,
+    commandsTopic: overrides.backfillTopics?.commands ?? TOPICS.backfillCommands,
+    statusTopic: overrides.backfillTopics?.status ?? TOPICS.backfillStatus,
+    logger,
+    clock,
+    stops: new PendingStops(),
+    candlesWritten: metrics.counter(
+      'backfill_candles_written_total',
+      'candles written to job topics',
+    ),
+    jobsFinished: metrics.counter(
+      'backfill_jobs_total',
+      'backfill jobs whose fetch ended, by outcome',
+      {
+        labels: ['outcome'],
+      },
+    ),
+  };
   const service = await startMachineService({
     name: SERVICE_NAME,
     machine: producerMachine.provide({
       actors: {
         connect: connectActor(deps),
+        backfill: backfillActor(backfillDeps),
         stream: streamActor(deps),
         drain: drainActor(deps),
         shutdown: shutdownActor(deps),
@@ -118,11 +150,14 @@ export async function startProducer(
       source: source.kind,
       sourceStatus: deps.lastSourceStatus?.state ?? 'starting',
       buffered: buffer.stats.buffered,
+      backfillSource: backfillDeps.fetcher.kind,
     }),
     // The buffer drains in the machine's stopping state; the broker connection closes after it.
     resources: [
       { name: 'publisher', close: () => publisher.disconnect() },
       { name: 'buffer', close: () => buffer.close({ drain: false }) },
+      // The backfill consumer leaves its group (and its publisher disconnects) when its actor stops.
+      { name: 'backfill', close: () => backfillDeps.stops.settled() },
     ],
   });
   // A finite source that ran out is a normal end: one summary line, then the process exits 0
@@ -130,7 +165,7 @@ export async function startProducer(
   const startedAt = Date.now();
   void service.done.then(
     () => {
-      if (service.state() !== 'done') return;
+      if (!service.state().split(',').includes('live.done')) return;
       logger.child({ component: 'source' }).info('source finished', {
         source: source.kind,
         published: published.get(),

@@ -1,0 +1,356 @@
+/**
+ * The producer's backfilling region (docs/BACKFILLS.md, step 4): its own consumer of
+ * backfill-commands, beside live streaming. For each command it fetches the job's ranges from the
+ * source, writes the candles in time order to the job's topic, then one `end` (or `failed`)
+ * record, and commits the command only after that record is written, so a producer killed midway
+ * gets the command again and resumes after the last candle on the topic.
+ */
+import type {
+  BackfillCommand,
+  BackfillRecord,
+  BackfillReport,
+  Clock,
+  TimeRange,
+  UnavailableRange,
+} from '@candlestream/core';
+import {
+  AppError,
+  BACKFILL_MESSAGE_VERSION,
+  MINUTE_MS,
+  barProblem,
+  candleRecord,
+  decodeBackfillCommand,
+  decodeBackfillRecord,
+  encodeBackfillMessage,
+  errorMessage,
+  minutesIn,
+  retry,
+  subtractRanges,
+} from '@candlestream/core';
+import type { BatchContext, KafkaClient, KafkaPublisher, TopicSpec } from '@candlestream/kafka';
+import { BatchConsumer, ensureTopics, readTopicTail } from '@candlestream/kafka';
+import type { Logger } from '@candlestream/logger';
+import type { Counter, PendingStops } from '@candlestream/runtime';
+import { fromCallback } from 'xstate';
+import type { ProducerEvent } from '../producer.machine.js';
+import type { BackfillFetcher, NoBackfill } from '../sources/backfill-fetchers.js';
+import { canBackfill } from '../sources/backfill-fetchers.js';
+
+/** Candle records per produce call (a candle is ~150 bytes: far below the request limit). */
+export const CANDLES_PER_WRITE = 1_000;
+/** Progress reports go out at most this often per job. */
+export const REPORT_INTERVAL_MS = 1_000;
+/** One attempt to read a job topic's last record. */
+export const TAIL_READ_TIMEOUT_MS = 10_000;
+/** Waits between retries of a failing fetch or write. */
+export const BACKFILL_RETRY_BACKOFF = { initialDelayMs: 500, maxDelayMs: 30_000 };
+
+export interface BackfillDeps {
+  kafka: KafkaClient;
+  /** The region's own publisher (acks=all), connected while the region runs. */
+  publisher: KafkaPublisher;
+  fetcher: BackfillFetcher | NoBackfill;
+  groupId: string;
+  commandsTopic: TopicSpec;
+  statusTopic: TopicSpec;
+  logger: Logger;
+  clock: Clock;
+  /** Consumer stops the next start and the shutdown wait for. */
+  stops: PendingStops;
+  candlesWritten: Counter;
+  jobsFinished: Counter;
+}
+
+/** Where a job stands on its topic: over (end or failed written), or candles up to a time. */
+export type TopicTail =
+  | { over: true; type: 'end' | 'failed' }
+  | { over: false; candles: number; resumeAt: number | undefined };
+
+/**
+ * The job topic's last record says where a job stands: an `end` or `failed` record means its
+ * fetch is over (a restart after the write); a candle, that fetching resumes after its minute.
+ * The topic has one partition and only this writer, so the record's offset counts what is on it.
+ */
+export function tailState(
+  last: { offset: string; value: Buffer | null } | undefined,
+): TopicTail | { unreadable: string } {
+  if (last === undefined) return { over: false, candles: 0, resumeAt: undefined };
+  const decoded = decodeBackfillRecord(last.value ?? '');
+  if (!decoded.ok) return { unreadable: decoded.reason };
+  const record = decoded.value;
+  if (record.type !== 'candle') return { over: true, type: record.type };
+  return { over: false, candles: Number(last.offset) + 1, resumeAt: record.time + MINUTE_MS };
+}
+
+/** The command's ranges from `resumeAt` on (all of them when undefined). */
+export function rangesFrom(
+  ranges: readonly TimeRange[],
+  resumeAt: number | undefined,
+): TimeRange[] {
+  if (resumeAt === undefined) return ranges.map((r) => ({ ...r }));
+  return ranges.flatMap((r) => subtractRanges(r, [{ from: r.from, to: Math.min(r.to, resumeAt) }]));
+}
+
+/** `range` cut into pieces of at most `minutes` minutes, ascending. */
+export function chunks(range: TimeRange, minutes: number): TimeRange[] {
+  const out: TimeRange[] = [];
+  const step = minutes * MINUTE_MS;
+  for (let from = range.from; from < range.to; from += step) {
+    out.push({ from, to: Math.min(range.to, from + step) });
+  }
+  return out;
+}
+
+/** Broker writes: anything but the broker refusing the records is worth trying again. */
+const writeRetriable = (err: unknown): boolean => !AppError.is(err) || err.retriable;
+
+interface Health {
+  degraded(problem: string): void;
+  recovered(): void;
+}
+
+/**
+ * Fetches and writes one command's job. Resolves when the job's part here is over (end or failed
+ * written, or nothing to do); rejects only when stopped (the signal) or when the job topic
+ * cannot be read or written for good: then the command stays uncommitted.
+ */
+export async function runBackfillCommand(
+  deps: BackfillDeps,
+  command: BackfillCommand,
+  context: BatchContext,
+  health: Health = { degraded: () => {}, recovered: () => {} },
+): Promise<void> {
+  const { signal, heartbeat } = context;
+  const log = deps.logger.child({ component: 'backfill', job: command.id, symbol: command.symbol });
+  const started = deps.clock.now();
+  let retrying = false;
+  /** Retries `work` with backoff while it fails retriably, heartbeating; degraded meanwhile. */
+  const persist = async <T>(
+    what: string,
+    work: () => Promise<T>,
+    isRetriable: (err: unknown) => boolean,
+  ): Promise<T> => {
+    const result = await retry(work, {
+      signal,
+      clock: deps.clock,
+      backoff: BACKFILL_RETRY_BACKOFF,
+      isRetriable,
+      afterWait: heartbeat,
+      onRetry: ({ error, tried, delayMs }) => {
+        retrying = true;
+        log.warn(`backfill ${what} failed; retrying`, {
+          err: errorMessage(error),
+          tried,
+          retryInMs: delayMs,
+        });
+        health.degraded(`job ${command.id}: ${what}: ${errorMessage(error)}`);
+      },
+    });
+    if (retrying) {
+      retrying = false;
+      health.recovered();
+    }
+    return result;
+  };
+  const write = (records: BackfillRecord[]): Promise<void> =>
+    persist(
+      'write',
+      () =>
+        deps.publisher.send(
+          command.topic,
+          records.map((r) => ({ key: command.symbol, value: encodeBackfillMessage(r) })),
+        ),
+      writeRetriable,
+    );
+  const report = (fields: Omit<BackfillReport, 'v' | 'id' | 'symbol' | 'reporter' | 'at'>) =>
+    persist(
+      'report',
+      () =>
+        deps.publisher.send(deps.statusTopic.name, [
+          {
+            key: command.id,
+            value: encodeBackfillMessage({
+              v: BACKFILL_MESSAGE_VERSION,
+              id: command.id,
+              symbol: command.symbol,
+              reporter: 'producer',
+              at: deps.clock.now(),
+              ...fields,
+            }),
+          },
+        ]),
+      writeRetriable,
+    );
+  const fail = async (error: string): Promise<void> => {
+    await write([{ v: BACKFILL_MESSAGE_VERSION, type: 'failed', id: command.id, error }]);
+    await report({ status: 'failed', error });
+    deps.jobsFinished.inc(1, { outcome: 'failed' });
+    log.warn('backfill failed', { error, durationMs: deps.clock.now() - started });
+  };
+
+  // (1) Where the job stands on its topic.
+  const tailRecords = await persist(
+    'reading the job topic',
+    () =>
+      readTopicTail(deps.kafka, command.topic, {
+        perPartition: 1,
+        timeoutMs: TAIL_READ_TIMEOUT_MS,
+        clock: deps.clock,
+      }),
+    (err) => AppError.from(err, 'UNAVAILABLE').retriable,
+  );
+  const tail = tailState(tailRecords.at(-1));
+  if ('unreadable' in tail) {
+    // Only this region writes there: a record it cannot read is a bug; the job cannot go on.
+    await fail(
+      `the job topic ends with a record that is not a backfill record: ${tail.unreadable}`,
+    );
+    return;
+  }
+  if (tail.over) {
+    log.info('backfill already written; nothing to do', { ended: tail.type });
+    return;
+  }
+  if (!canBackfill(deps.fetcher)) {
+    await fail(deps.fetcher.reason);
+    return;
+  }
+  const fetcher = deps.fetcher;
+  const total = minutesIn(command.ranges);
+  const todo = rangesFrom(command.ranges, tail.resumeAt);
+  let done = total - minutesIn(todo);
+  let written = tail.candles;
+  const unavailable: UnavailableRange[] = [];
+  log.info('backfill fetching', {
+    source: fetcher.kind,
+    ranges: command.ranges.length,
+    minutes: total,
+    resumedAfter: tail.resumeAt === undefined ? undefined : new Date(tail.resumeAt).toISOString(),
+  });
+  let lastReportAt = Number.NEGATIVE_INFINITY;
+  const reportProgress = async (force: boolean): Promise<void> => {
+    const now = deps.clock.now();
+    if (!force && now - lastReportAt < REPORT_INTERVAL_MS) return;
+    lastReportAt = now;
+    await report({ status: 'fetching', progress: { done, total } });
+  };
+  await reportProgress(true);
+
+  // (2)-(3) Fetch each piece, write its candles in time order.
+  let skipped = 0;
+  for (const range of todo) {
+    for (const piece of chunks(range, fetcher.chunkMinutes)) {
+      let fetched;
+      try {
+        fetched = await persist(
+          'fetch',
+          () => fetcher.fetch(command.symbol, piece, signal),
+          (err) => AppError.from(err).retriable,
+        );
+      } catch (err) {
+        if (signal.aborted) throw err;
+        await fail(`fetching ${new Date(piece.from).toISOString()}.. failed: ${errorMessage(err)}`);
+        return;
+      }
+      const candles = fetched.candles
+        .filter((c) => c.time >= piece.from && c.time < piece.to)
+        .filter((c) => barProblem(c) === undefined || (skipped++, false))
+        .sort((a, b) => a.time - b.time);
+      for (let i = 0; i < candles.length; i += CANDLES_PER_WRITE) {
+        const batch = candles.slice(i, i + CANDLES_PER_WRITE);
+        await write(batch.map((c) => candleRecord(command.symbol, c)));
+        written += batch.length;
+        deps.candlesWritten.inc(batch.length);
+      }
+      unavailable.push(...fetched.unavailable);
+      done += minutesIn([piece]);
+      await heartbeat().catch(() => undefined);
+      await reportProgress(false);
+      // A synthetic fetch computes on this thread: let the live stream run between pieces.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (signal.aborted) throw new AppError('CANCELLED', 'backfill stopped');
+    }
+  }
+
+  // (4) The end marker, then the last report.
+  await write([
+    { v: BACKFILL_MESSAGE_VERSION, type: 'end', id: command.id, candles: written, unavailable },
+  ]);
+  await report({ status: 'fetching', progress: { done: total, total }, unavailable });
+  deps.jobsFinished.inc(1, { outcome: 'end' });
+  log.info('backfill written', {
+    candles: written,
+    minutes: total,
+    unavailable: unavailable.length,
+    invalidCandlesSkipped: skipped,
+    durationMs: deps.clock.now() - started,
+  });
+}
+
+/**
+ * Consumes backfill-commands (its own group) one job at a time: (5) a batch's offsets are
+ * committed once each of its commands is over. A malformed command is the coordinator's bug,
+ * not data: logged and skipped. A crash (the broker gone for longer than kafkajs retries) ends
+ * the region's run with BACKFILL_FAILED, and the machine starts it again after a backoff.
+ */
+export function backfillActor(deps: BackfillDeps) {
+  return fromCallback<ProducerEvent>(({ sendBack }) => {
+    const log = deps.logger.child({ component: 'backfill' });
+    let stopped = false;
+    const failed = (err: unknown): void => {
+      if (stopped) return;
+      stopped = true;
+      sendBack({ type: 'BACKFILL_FAILED', error: errorMessage(err) });
+    };
+    const consumer = new BatchConsumer(deps.kafka, {
+      groupId: deps.groupId,
+      topics: [deps.commandsTopic.name],
+      fromBeginning: true,
+      onCrash: failed,
+    });
+    let degraded = false;
+    const health: Health = {
+      degraded: (problem) => {
+        degraded = true;
+        if (!stopped) sendBack({ type: 'BACKFILL_DEGRADED', problem });
+      },
+      recovered: () => {
+        if (!degraded) return;
+        degraded = false;
+        if (!stopped) sendBack({ type: 'BACKFILL_RECOVERED' });
+      },
+    };
+    const run = async (): Promise<void> => {
+      // The previous run's consumer and publisher must be gone before these connect.
+      await deps.stops.settled();
+      const created = await ensureTopics(deps.kafka, [deps.commandsTopic, deps.statusTopic]);
+      if (created.length > 0) log.info('topics created', { topics: created });
+      await deps.publisher.connect();
+      if (stopped) return;
+      await consumer.start(async (batch, context) => {
+        for (const message of batch.messages) {
+          const decoded = decodeBackfillCommand(message.value ?? '');
+          if (!decoded.ok) {
+            log.warn('backfill command refused', {
+              reason: decoded.reason,
+              partition: batch.partition,
+              offset: message.offset,
+            });
+            continue;
+          }
+          await runBackfillCommand(deps, decoded.value, context, health);
+          // A job that ended (even failed) after retries leaves the region healthy again.
+          health.recovered();
+        }
+      });
+      log.info('backfill commands consumed', { group: deps.groupId });
+    };
+    run().catch(failed);
+    return () => {
+      stopped = true;
+      const stopping = consumer.stop().then(() => deps.publisher.disconnect());
+      stopping.catch((err: unknown) => log.warn('backfill consumer stop failed', { err }));
+      deps.stops.add(stopping);
+    };
+  });
+}
