@@ -10,9 +10,13 @@ const spec = {
   // from DYNAMIC_CONSUMER_HEALTH_PORT.
   healthPort: vars.healthPort(3004),
   host: vars.host(),
-  /** The group on backfill-commands; each job's consumer joins `<group>.<job id>`. */
+  /**
+   * The group on backfill-commands; each job's consumer joins `<group>.<job id>`. Not
+   * CONSUMER_GROUP: `pnpm start` gives every service one environment, and the fixed consumer's
+   * group on tick-data must never be this one.
+   */
   groupId: vars.custom<string>(
-    'CONSUMER_GROUP',
+    'DYNAMIC_CONSUMER_GROUP',
     Joi.string()
       // Room for `.<job id>` (up to 64 characters) within a 249-character group id.
       .pattern(/^[A-Za-z0-9._-]{1,100}$/)

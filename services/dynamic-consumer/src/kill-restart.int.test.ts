@@ -47,7 +47,7 @@ function spawnConsumer(fx: Fixture): ServiceProcess {
     KAFKA_BROKERS: fx.brokers,
     DATABASE_URL: fx.db.url,
     HEALTH_PORT: '0',
-    CONSUMER_GROUP: fx.groupId,
+    DYNAMIC_CONSUMER_GROUP: fx.groupId,
     LOG_LEVEL: 'info',
   });
   processes.push(p);

@@ -146,7 +146,7 @@ export function startService(
     KAFKA_BROKERS: f.brokers,
     DATABASE_URL: databaseUrl,
     HEALTH_PORT: '0',
-    CONSUMER_GROUP: f.groupId,
+    DYNAMIC_CONSUMER_GROUP: f.groupId,
   });
   return startDynamicConsumer(config, silentLogger(), { topics: f.topics, ...overrides });
 }
