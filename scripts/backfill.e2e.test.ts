@@ -6,13 +6,16 @@
  */
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { EpochMs, MarketSymbol } from '@candlestream/core';
 import { loadDatastoreConfig, startDatastore, type Datastore } from '@candlestream/datastore';
 import { BackfillJobs, migrate, Repository } from '@candlestream/db';
 import { silentLogger } from '@candlestream/logger';
 import type { ServiceProcess, TestDatabase } from '@candlestream/testkit';
 import { createTestDatabase, needServices, spawnService, waitUntil } from '@candlestream/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/** Core's types, through db's (the root package depends on db, not on core). */
+type MarketSymbol = Parameters<BackfillJobs['create']>[0]['symbol'];
+type EpochMs = number;
 
 const services = needServices(['postgres']);
 const logger = silentLogger();
