@@ -26,6 +26,7 @@ import type { KafkaClient } from '@candlestream/kafka';
 import {
   backfillTopic,
   createKafka,
+  deleteTopics,
   ensureTopics,
   KafkaPublisher,
   readTopicTail,
@@ -159,6 +160,19 @@ describe.skipIf(services.skip)('producer backfilling region', () => {
     expect(reports.every((r) => r.reporter === 'producer' && r.status === 'fetching')).toBe(true);
     expect(reports[0]!.progress).toEqual({ done: 0, total: 150 });
     expect(reports.at(-1)).toMatchObject({ progress: { done: 150, total: 150 }, unavailable: [] });
+  });
+
+  it('regression: a job after an earlier job topic was deleted is still written (a shared publisher kept asking for the deleted topic and failed for good)', async () => {
+    await producer();
+    const first = await job([{ from: BASE_MS, to: BASE_MS + 30 * MINUTE_MS }]);
+    await send(first);
+    await waitUntil('first end', async () => (await lastType(first.topic)) === 'end', WAIT_MS);
+    // What the coordinator does once a job has ended and its TTL passed.
+    await deleteTopics(kafka, [first.topic]);
+    const second = await job([{ from: BASE_MS + HOUR_MS, to: BASE_MS + HOUR_MS + 30 * MINUTE_MS }]);
+    await send(second);
+    await waitUntil('second end', async () => (await lastType(second.topic)) === 'end', WAIT_MS);
+    expect(candlesOf(await records(second.topic))).toHaveLength(30);
   });
 
   it('regression: a command delivered again after a restart resumes after the last candle written and writes nothing twice', async () => {

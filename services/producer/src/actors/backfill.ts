@@ -27,7 +27,8 @@ import {
   retry,
   subtractRanges,
 } from '@candlestream/core';
-import type { BatchContext, KafkaClient, KafkaPublisher, TopicSpec } from '@candlestream/kafka';
+import type { BatchContext, KafkaClient, TopicSpec } from '@candlestream/kafka';
+import { KafkaPublisher } from '@candlestream/kafka';
 import { BatchConsumer, ensureTopics, readTopicTail } from '@candlestream/kafka';
 import type { Logger } from '@candlestream/logger';
 import type { Counter, PendingStops } from '@candlestream/runtime';
@@ -120,6 +121,21 @@ export async function runBackfillCommand(
   context: BatchContext,
   health: Health = { degraded: () => {}, recovered: () => {} },
 ): Promise<void> {
+  const closers: (() => Promise<void>)[] = [];
+  try {
+    await runCommand(deps, command, context, health, closers);
+  } finally {
+    for (const close of closers) await close().catch(() => undefined);
+  }
+}
+
+async function runCommand(
+  deps: BackfillDeps,
+  command: BackfillCommand,
+  context: BatchContext,
+  health: Health,
+  closers: (() => Promise<void>)[],
+): Promise<void> {
   const { signal, heartbeat } = context;
   const log = deps.logger.child({ component: 'backfill', job: command.id, symbol: command.symbol });
   const started = deps.clock.now();
@@ -152,14 +168,31 @@ export async function runBackfillCommand(
     }
     return result;
   };
+  /**
+   * The job topic gets a publisher of its own, disconnected when the job is over: kafkajs keeps
+   * every topic a producer wrote to in its metadata requests for good, and once the coordinator
+   * deleted an ended job's topic, a shared producer's refresh failed and it could write to no new
+   * job topic ("This server does not host this topic-partition", retried forever).
+   */
+  const jobPublisher = new KafkaPublisher(deps.kafka);
+  closers.push(async () => {
+    if (jobPublisherConnected) await jobPublisher.disconnect();
+  });
+  let jobPublisherConnected: Promise<void> | undefined;
   const write = (records: BackfillRecord[]): Promise<void> =>
     persist(
       'write',
-      () =>
-        deps.publisher.send(
+      async () => {
+        jobPublisherConnected ??= jobPublisher.connect().catch((err: unknown) => {
+          jobPublisherConnected = undefined;
+          throw err;
+        });
+        await jobPublisherConnected;
+        await jobPublisher.send(
           command.topic,
           records.map((r) => ({ key: command.symbol, value: encodeBackfillMessage(r) })),
-        ),
+        );
+      },
       writeRetriable,
     );
   const report = (fields: Omit<BackfillReport, 'v' | 'id' | 'symbol' | 'reporter' | 'at'>) =>
