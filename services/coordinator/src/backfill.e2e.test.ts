@@ -103,6 +103,8 @@ describe.skipIf(services.skip)('backfills across the platform (every service a p
       SYNTHETIC_SEED: String(SEED),
       SYNTHETIC_RATE: String(RATE),
       BACKFILL_TOPIC_TTL_MS: '2000',
+      // The test polls jobs several times a second; the API's per-client limit is not under test.
+      RATE_LIMIT_PER_MINUTE: '1000000',
       LOG_LEVEL: 'info',
     };
     await healthy(start('fixed-consumer'));
@@ -163,8 +165,11 @@ describe.skipIf(services.skip)('backfills across the platform (every service a p
     expect(response.status, await response.clone().text()).toBe(202);
     return (await response.json()) as JobView;
   }
-  const job = async (id: string): Promise<JobView> =>
-    (await (await api(`/backfills/${id}`)).json()) as JobView;
+  async function job(id: string): Promise<JobView> {
+    const response = await api(`/backfills/${id}`);
+    expect(response.status, await response.clone().text()).toBe(200);
+    return (await response.json()) as JobView;
+  }
   async function topics(): Promise<string[]> {
     const admin = createKafka({ brokers: [broker.brokers], clientId: 'test', logger }).admin();
     await admin.connect();
