@@ -57,7 +57,7 @@ const PORTS = Object.fromEntries(
 ) as Record<PortVariable, number>;
 const HEALTHY_WITHIN_MS = 90_000;
 const STOP_TIMEOUT_MS = 15_000;
-const NAME_WIDTH = 15;
+const NAME_WIDTH = 17; // "dynamic-consumer" and a space
 
 interface Child {
   name: string;
