@@ -16,6 +16,7 @@ import type { StreamBar } from './stream.js';
 import type {
   Bar,
   CandlestreamDatafeed,
+  HistoryUpdate,
   DatafeedConfiguration,
   DatafeedOptions,
   LibrarySymbolInfo,
@@ -168,6 +169,23 @@ export function createDatafeed(options: DatafeedOptions): CandlestreamDatafeed {
     }
   };
 
+  /**
+   * Stored history changed (a backfill ended): every listener of the symbol, whatever its
+   * interval (history is stored as minutes and every interval is built from them), is told to
+   * drop its cache (IDatafeedChartApi.subscribeBars: onResetCacheNeeded; the library then
+   * refetches after chart.resetData()).
+   */
+  const onHistory = (update: HistoryUpdate): void => {
+    const symbol = canonical(update.symbol);
+    for (const [guid, listener] of listeners) {
+      if (listener.symbol !== symbol) continue;
+      later(() => {
+        if (listeners.get(guid) === listener) listener.onResetCacheNeeded();
+      });
+    }
+    later(() => options.onHistory?.({ ...update, symbol }));
+  };
+
   const stream = new BarStream({
     clock,
     url: streamUrl(options.baseUrl, options.token),
@@ -175,6 +193,7 @@ export function createDatafeed(options: DatafeedOptions): CandlestreamDatafeed {
     reconnect: { ...DEFAULT_RECONNECT, ...options.reconnect },
     staleAfterMs: options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS,
     onBar,
+    onHistory,
     // Bars may have been missed while the socket was down: each listener's onResetCacheNeeded
     // clears the library's cache; the page then calls chart.resetData() to refetch (README.md).
     onResync: () => {

@@ -313,3 +313,83 @@ describe('destroy', () => {
     expect(sockets.sockets).toHaveLength(1);
   });
 });
+
+/** The /stream message a datastore sends when a backfill of `symbol` ended (docs/API.md). */
+function historyMessage(symbol: string, status = 'done', id = 'job-1') {
+  return {
+    type: 'history',
+    symbol,
+    backfill: { id, status },
+    from: '2024-05-01T00:00:00.000Z',
+    to: '2024-05-02T00:00:00.000Z',
+  };
+}
+
+describe('history (a backfill ended)', () => {
+  it("resets every listener of the symbol, whatever its interval, and no other symbol's", async () => {
+    const onHistory = vi.fn();
+    const { sockets, listen } = setup({ onHistory });
+    const a = listen('a');
+    const b = listen('b', BTC, '60');
+    const eth = listen('eth', ETH, '1');
+    sockets.last.open();
+    sockets.last.receive(historyMessage('BTC-USD'));
+    expect(a.onReset).not.toHaveBeenCalled(); // not from inside the socket event
+    await clock.advanceAsync(0);
+    expect(a.onReset).toHaveBeenCalledTimes(1);
+    expect(b.onReset).toHaveBeenCalledTimes(1);
+    expect(eth.onReset).not.toHaveBeenCalled();
+    expect(onHistory).toHaveBeenCalledExactlyOnceWith({
+      symbol: 'BTC-USD',
+      backfill: { id: 'job-1', status: 'done' },
+      from: Date.UTC(2024, 4, 1),
+      to: Date.UTC(2024, 4, 2),
+    });
+    // The reset comes first: a page clearing its "loading history" line has the reload under way.
+    expect(a.onReset.mock.invocationCallOrder[0]).toBeLessThan(
+      onHistory.mock.invocationCallOrder[0]!,
+    );
+  });
+
+  it('a failed backfill resets too (what it stored before failing is there), and is reported', async () => {
+    const onHistory = vi.fn();
+    const { sockets, listen } = setup({ onHistory });
+    const a = listen('a');
+    sockets.last.open();
+    sockets.last.receive(historyMessage('BTC-USD', 'failed'));
+    await clock.advanceAsync(0);
+    expect(a.onReset).toHaveBeenCalledTimes(1);
+    expect(onHistory.mock.calls[0]?.[0]).toMatchObject({ backfill: { status: 'failed' } });
+  });
+
+  it('an unsubscribed listener is not reset, and live bars go on after the reset', async () => {
+    const { feed, sockets, listen } = setup();
+    const a = listen('a');
+    const gone = listen('gone', BTC, '5');
+    sockets.last.open();
+    feed.unsubscribeBars('gone');
+    sockets.last.receive(historyMessage('BTC-USD'));
+    await clock.advanceAsync(0);
+    expect(gone.onReset).not.toHaveBeenCalled();
+    sockets.last.receive(bar('BTC-USD', '1m', 7));
+    await clock.advanceAsync(0);
+    expect(times(a.onTick)).toEqual([7]);
+  });
+
+  it('a malformed history message is logged and changes nothing; unknown types are ignored', async () => {
+    const { sockets, listen, log } = setup();
+    const a = listen('a');
+    sockets.last.open();
+    sockets.last.receive({ ...historyMessage('BTC-USD'), from: 'yesterday' });
+    sockets.last.receive({ type: 'history', symbol: 'BTC-USD' });
+    expect(log).toHaveBeenCalledWith('stream sent a malformed history message', expect.anything());
+    log.mockClear();
+    sockets.last.receive({ type: 'announcement', text: 'from a newer server' });
+    sockets.last.receive(bar('BTC-USD', '1m', 3));
+    await clock.advanceAsync(0);
+    expect(a.onReset).not.toHaveBeenCalled();
+    expect(log).not.toHaveBeenCalled();
+    expect(times(a.onTick)).toEqual([3]);
+    expect(sockets.last.readyState).toBe(1);
+  });
+});

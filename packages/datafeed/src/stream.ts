@@ -12,7 +12,13 @@ import {
   parseInstant,
   parseResolution,
 } from '@candlestream/core';
-import type { ConnectionState, LogFunction, WebSocketConstructor, WebSocketLike } from './types.js';
+import type {
+  ConnectionState,
+  HistoryUpdate,
+  LogFunction,
+  WebSocketConstructor,
+  WebSocketLike,
+} from './types.js';
 
 /** WebSocket.OPEN; the constant is not part of WebSocketLike. */
 const READY_STATE_OPEN = 1;
@@ -33,6 +39,8 @@ export interface BarStreamOptions {
   /** 0 turns the watchdog off. */
   staleAfterMs: number;
   onBar: (update: StreamBar) => void;
+  /** A backfill of a symbol ended: its stored history changed over [from, to). */
+  onHistory: (update: HistoryUpdate) => void;
   /** The socket is open again after being lost while subscribed: bars may have been missed. */
   onResync: () => void;
   onState: (state: ConnectionState) => void;
@@ -74,6 +82,29 @@ export function parseBarMessage(message: Record<string, unknown>): StreamBar | u
     interval,
     bar: { time: t!, open: open!, high: high!, low: low!, close: close!, volume: volume! },
   };
+}
+
+/**
+ * A `{"type":"history"}` message (docs/API.md, `/stream`: a backfill of `symbol` ended and stored
+ * [from, to)) with its times as epoch ms, or undefined when any field is off.
+ */
+export function parseHistoryMessage(message: Record<string, unknown>): HistoryUpdate | undefined {
+  const { symbol, backfill } = message;
+  if (typeof symbol !== 'string' || !isRecord(backfill)) return undefined;
+  const { id, status } = backfill;
+  if (typeof id !== 'string' || typeof status !== 'string') return undefined;
+  const instant = (value: unknown): number | undefined => {
+    if (typeof value !== 'string') return undefined;
+    try {
+      return parseInstant(value);
+    } catch {
+      return undefined;
+    }
+  };
+  const from = instant(message['from']);
+  const to = instant(message['to']);
+  if (from === undefined || to === undefined) return undefined;
+  return { symbol, backfill: { id, status }, from, to };
 }
 
 export class BarStream {
@@ -242,10 +273,15 @@ export class BarStream {
       const update = parseBarMessage(message);
       if (update) this.#options.onBar(update);
       else this.#options.log('stream sent a malformed bar', { message });
+    } else if (message['type'] === 'history') {
+      const update = parseHistoryMessage(message);
+      if (update) this.#options.onHistory(update);
+      else this.#options.log('stream sent a malformed history message', { message });
     } else if (message['type'] === 'error') {
       const { error, symbol, interval } = message;
       this.#options.log('stream error', { error, symbol, interval });
     }
     // subscribed, unsubscribed, heartbeat, pong: proof of life only (the watchdog was re-armed).
+    // Any other type is a newer server's: ignored, so an older page keeps working.
   }
 }

@@ -136,6 +136,18 @@ export interface ReconnectOptions {
   jitter?: number;
 }
 
+/**
+ * A backfill of `symbol` ended (the /stream `history` message, docs/API.md): the stored history
+ * of every interval of it changed over [from, to) (epoch ms), so charts read it again.
+ */
+export interface HistoryUpdate {
+  symbol: string;
+  /** The job; `status` is `done` or `failed` (others may come from a newer server). */
+  backfill: { id: string; status: string };
+  from: number;
+  to: number;
+}
+
 export interface DatafeedOptions {
   /** The datastore, e.g. `http://localhost:3000` (UDF at /udf, stream at /stream). */
   baseUrl: string;
@@ -152,6 +164,11 @@ export interface DatafeedOptions {
   /** Abandon an HTTP request after this long. Default 15 000 ms. */
   requestTimeoutMs?: number;
   onConnectionState?: (state: ConnectionState) => void;
+  /**
+   * Told of every /stream `history` message of a subscribed symbol, after the listeners'
+   * onResetCacheNeeded (a page that shows backfill progress clears it here).
+   */
+  onHistory?: (update: HistoryUpdate) => void;
   /** Failures that have no TradingView callback (stream errors, a throwing listener). */
   log?: LogFunction;
   /** Whose timers the datafeed uses (callbacks, deadlines, reconnects). Default core's systemClock. */
