@@ -17,6 +17,20 @@ import type {
 } from 'lightweight-charts';
 import { CandlestickSeries, createChart, HistogramSeries, LineSeries } from 'lightweight-charts';
 import { fewBarsRange } from './framing.js';
+import type { OhlcvAnswer } from './history.js';
+import {
+  forget,
+  historyLine,
+  IDLE,
+  isLoading,
+  keepVisible,
+  onJob,
+  onStreamHistory,
+  parseJob,
+  parseOhlcv,
+  percent,
+  track,
+} from './history.js';
 import type { StudyId, StudyPoint } from './indicators.js';
 import { parseStudies, STUDIES, STUDY_IDS, Study } from './indicators.js';
 import { cannotShow, fewCandles, price, tokenNeeded, volume as volumeText } from './messages.js';
@@ -26,6 +40,18 @@ declare const __CHARTING_LIBRARY__: boolean;
 
 /** Bars asked for at first and on every scroll to the left edge. */
 const PAGE_BARS = 300;
+/**
+ * The first load reaches back at least this far (issue 15: a fresh start opens on a full chart,
+ * at least a day of 1m history): a day of 1m is 1,440 bars; the datastore backfills what is missing.
+ */
+const FIRST_SPAN_MS = 86_400_000;
+/** GET /backfills/:id while waiting: progress, and the fallback if the /stream message is missed. */
+const BACKFILL_POLL_MS = 2_000;
+/** A reload of the loaded range asks for at most this many bars (the datastore's MAX_BARS default). */
+const MAX_RELOAD_BARS = 20_000;
+/** The earliest time /ohlcv accepts (docs/API.md: the platform's trade times start 2009-01-03). */
+const EARLIEST_MS = Date.UTC(2009, 0, 3);
+const REQUEST_TIMEOUT_MS = 15_000;
 /** Load older bars once fewer than this many are left of the visible range. */
 const LOAD_MORE_WITHIN_BARS = 30;
 const RESOLUTIONS: [ResolutionString, string][] = [
@@ -67,22 +93,57 @@ const feed = createDatafeed({
   baseUrl: location.origin,
   ...(token ? { token } : {}),
   onConnectionState: setConnection,
+  onHistory: (update) => {
+    if (update.symbol !== view.symbol) return;
+    const { state, askJob } = onStreamHistory(view.history, update.backfill);
+    view.history = state;
+    publishState();
+    // The reload itself comes from the listener's onResetCacheNeeded (the datafeed calls it first).
+    if (askJob) void pollJob(update.backfill.id, view.generation);
+  },
 });
+
+const authHeaders = (): Record<string, string> =>
+  token ? { Authorization: `Bearer ${token}` } : {};
+
+/** GET a datastore path as JSON; a failure says what, in the server's words when it gave some. */
+async function getJson(path: string): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(path, {
+    headers: authHeaders(),
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+  });
+  const body: unknown = await response.json().catch(() => undefined);
+  if (!response.ok && response.status !== 404) {
+    const said = (body as { error?: unknown } | undefined)?.error;
+    throw new Error(typeof said === 'string' ? said : `HTTP ${String(response.status)}`);
+  }
+  return { status: response.status, body };
+}
+
+/**
+ * Bars from /ohlcv rather than the datafeed's getBars (/udf/history): only /ohlcv names the
+ * backfill a request for missing history started (docs/API.md), which the page waits for.
+ * `endDate` exclusive (default the server's now); `limit` the newest bars before it, or of
+ * [startDate, endDate).
+ */
+async function ohlcv(
+  symbol: string,
+  resolution: ResolutionString,
+  range: { startDate?: number; endDate?: number; limit: number },
+): Promise<OhlcvAnswer> {
+  const query = new URLSearchParams({ symbol, interval: resolution, limit: String(range.limit) });
+  // Epoch ms of exactly 13 digits (docs/API.md), as every time the page sends is.
+  if (range.startDate !== undefined) query.set('startDate', String(Math.round(range.startDate)));
+  if (range.endDate !== undefined) query.set('endDate', String(Math.round(range.endDate)));
+  const { status, body } = await getJson(`/ohlcv?${query.toString()}`);
+  if (status === 404) throw new Error('unknown_symbol');
+  return parseOhlcv(body);
+}
 
 // The Datafeed API is callback-based; the page reads better with promises.
 const resolve = (symbol: string): Promise<LibrarySymbolInfo> =>
   new Promise((ok, fail) =>
     feed.resolveSymbol(symbol, ok, (reason) => fail(new Error(String(reason)))),
-  );
-const bars = (info: LibrarySymbolInfo, resolution: ResolutionString, to: number, first: boolean) =>
-  new Promise<{ bars: Bar[]; noData: boolean }>((ok, fail) =>
-    feed.getBars(
-      info,
-      resolution,
-      { from: 0, to, countBack: PAGE_BARS, firstDataRequest: first },
-      (list, meta) => ok({ bars: list, noData: meta?.noData === true }),
-      (reason) => fail(new Error(String(reason))),
-    ),
   );
 
 const seconds = (ms: number): UTCTimestamp => (ms / 1_000) as UTCTimestamp;
@@ -127,7 +188,21 @@ const view = {
   studies: parseStudies(params.get('indicators')),
   /** The bar under the crosshair, by open time (ms); undefined = the newest bar. */
   hoverTime: undefined as number | undefined,
+  /**
+   * The oldest time the page has asked for (ms): the loaded range is [from, now). Older than the
+   * first bar while a backfill of it runs, so a reload once it is done fetches the new bars.
+   */
+  from: Number.POSITIVE_INFINITY,
+  /** The backfills the page waits for, and how the last ones ended (history.ts). */
+  history: IDLE,
+  /** The backfill a scroll back that found nothing older stored waits for ('' none). */
+  olderJob: '',
+  reloading: false,
+  reloadAgain: false,
+  /** Reloads of the loaded range done, for tests. */
+  reloads: 0,
 };
+let pollTimer: ReturnType<typeof setTimeout> | undefined;
 
 /** The live indicator state and its line, one per indicator switched on. */
 const active = new Map<StudyId, { study: Study; series: ISeriesApi<'Line'> }>();
@@ -145,6 +220,11 @@ function publishState(): void {
     lastClose: last ? String(last.close) : '',
     updates: String(Number(document.body.dataset['updates'] ?? '0')),
     indicators: view.studies.join(','),
+    loadingHistory: String(isLoading(view.history)),
+    historyJobs: Object.keys(view.history.waiting).join(','),
+    historyProgress: String(percent(view.history) ?? ''),
+    historyFailed: String(view.history.failed !== undefined),
+    historyReloads: String(view.reloads),
   });
   for (const id of STUDY_IDS) {
     const study = active.get(id)?.study;
@@ -153,6 +233,112 @@ function publishState(): void {
   }
   renderLegend();
   renderFewBars();
+  renderHistory();
+}
+
+/** The line above the chart while history loads, or how its loading ended (history.ts). */
+function renderHistory(): void {
+  const text = view.info ? historyLine(view.history, Date.now()) : undefined;
+  const el = $('history');
+  el.hidden = text === undefined;
+  el.textContent = text ?? '';
+  document.body.dataset['historyNote'] = text ?? '';
+}
+
+/** Follows the backfills the page waits for: GET /backfills/:id every BACKFILL_POLL_MS. */
+function schedulePoll(): void {
+  if (pollTimer !== undefined || !isLoading(view.history)) return;
+  const generation = view.generation;
+  pollTimer = setTimeout(() => {
+    pollTimer = undefined;
+    if (generation !== view.generation) return;
+    void Promise.all(Object.keys(view.history.waiting).map((id) => pollJob(id, generation))).then(
+      () => {
+        publishState(); // the "still queued" wording depends on the time
+        schedulePoll();
+      },
+    );
+  }, BACKFILL_POLL_MS);
+}
+
+async function pollJob(id: string, generation: number): Promise<void> {
+  let answer: { status: number; body: unknown };
+  try {
+    answer = await getJson(`/backfills/${encodeURIComponent(id)}`);
+  } catch (err) {
+    console.warn('asking for a backfill failed; asking again later', err);
+    return;
+  }
+  if (generation !== view.generation) return;
+  if (answer.status === 404) {
+    // A datastore restarted before the coordinator recorded it: read again, which asks anew.
+    view.history = forget(view.history, id);
+    void reloadLoaded();
+    return;
+  }
+  const job = parseJob(answer.body);
+  if (!job) return;
+  const { state, reload } = onJob(view.history, job);
+  view.history = state;
+  publishState();
+  if (reload) void reloadLoaded();
+}
+
+/** An /ohlcv answer's backfill, if any: waited for (the line, the poll). */
+function follow(answer: OhlcvAnswer): void {
+  view.history = track(view.history, answer.backfill, Date.now());
+  schedulePoll();
+}
+
+/**
+ * Reads the loaded range again (a backfill stored history, or the stream was lost a while):
+ * [view.from, now) of the shown chart, keeping the bars in view where they were on screen.
+ */
+async function reloadLoaded(): Promise<void> {
+  if (!view.info) return;
+  if (view.reloading) {
+    view.reloadAgain = true;
+    return;
+  }
+  view.reloading = true;
+  const generation = view.generation;
+  try {
+    const width = resolutionMs();
+    const oldest = Math.min(view.from, view.bars[0]?.time ?? Number.POSITIVE_INFINITY);
+    const from = Number.isFinite(oldest)
+      ? Math.max(EARLIEST_MS, oldest)
+      : Date.now() - FIRST_SPAN_MS;
+    const limit = Math.min(MAX_RELOAD_BARS, Math.ceil((Date.now() - from) / width) + 2);
+    const answer = await ohlcv(view.symbol, view.resolution, { startDate: from, limit });
+    if (generation !== view.generation) return;
+    const newest = answer.bars[answer.bars.length - 1]?.time ?? Number.NEGATIVE_INFINITY;
+    // Live bars that came in while the request ran stay.
+    const next = [...answer.bars, ...view.bars.filter((b) => b.time > newest)];
+    const range = chart.timeScale().getVisibleLogicalRange();
+    const before = view.bars.map((b) => b.time);
+    view.bars = next;
+    view.exhausted = false;
+    view.reloads += 1;
+    follow(answer);
+    draw();
+    if (range && before.length > 0) {
+      chart.timeScale().setVisibleLogicalRange(
+        keepVisible(
+          range,
+          before,
+          next.map((b) => b.time),
+        ),
+      );
+    } else frame();
+  } catch (err) {
+    console.warn('reading the loaded range again failed', err);
+  } finally {
+    view.reloading = false;
+    if (view.reloadAgain) {
+      view.reloadAgain = false;
+      void reloadLoaded();
+    }
+  }
 }
 
 /**
@@ -183,7 +369,11 @@ function frame(): void {
 /** The visible range, for tests: logical bar indexes (0 = oldest loaded) and px per bar. */
 function publishRange(range: { from: number; to: number } | null): void {
   const width = chart.timeScale().width();
+  const times = range ? chart.timeScale().getVisibleRange() : null;
   Object.assign(document.body.dataset, {
+    // The visible bars' open times (ms): what a reload of the range must keep on screen.
+    visibleFromTime: typeof times?.from === 'number' ? String(times.from * 1_000) : '',
+    visibleToTime: typeof times?.to === 'number' ? String(times.to * 1_000) : '',
     visibleFrom: range ? range.from.toFixed(2) : '',
     visibleTo: range ? range.to.toFixed(2) : '',
     barSpacing: range && range.to > range.from ? (width / (range.to - range.from)).toFixed(2) : '',
@@ -385,15 +575,25 @@ function rememberUrl(): void {
 
 async function loadOlder(): Promise<void> {
   const first = view.bars[0];
-  if (!view.info || !first || view.exhausted || view.loadingOlder) return;
+  // Nothing older was stored and a backfill of it runs: its end reloads the range (a scroll
+  // would only ask for it again). Older bars that are stored load meanwhile as ever.
+  const waitingOlder = view.olderJob !== '' && view.history.waiting[view.olderJob] !== undefined;
+  if (!view.info || !first || view.exhausted || view.loadingOlder || waitingOlder) return;
   view.loadingOlder = true;
   const generation = view.generation;
   try {
-    const older = await bars(view.info, view.resolution, Math.floor(first.time / 1_000), false);
+    const end = Math.min(first.time, view.from);
+    const older = await ohlcv(view.symbol, view.resolution, { endDate: end, limit: PAGE_BARS });
     if (generation !== view.generation) return;
+    view.from = Math.min(view.from, end - PAGE_BARS * resolutionMs(), older.bars[0]?.time ?? end);
+    follow(older);
     const fresh = older.bars.filter((b) => b.time < first.time);
     if (fresh.length === 0) {
-      view.exhausted = true;
+      // Nothing older stored: the end of history, unless a backfill of it is under way.
+      const running = older.backfill && view.history.waiting[older.backfill.id] !== undefined;
+      view.olderJob = running ? older.backfill!.id : '';
+      view.exhausted = !running;
+      publishState();
       return;
     }
     view.bars = [...fresh, ...view.bars];
@@ -439,10 +639,13 @@ async function select(symbol: string, resolution: ResolutionString): Promise<voi
   if (view.bars.length === 0) showMessage('loading…');
   document.body.dataset['loading'] = 'true';
   let info: LibrarySymbolInfo;
-  let first: { bars: Bar[]; noData: boolean };
+  let first: OhlcvAnswer;
+  const width = RESOLUTION_MS[resolution] ?? 60_000;
+  const count = Math.max(PAGE_BARS, Math.ceil(FIRST_SPAN_MS / width));
+  const askedAt = Date.now();
   try {
     info = await resolve(symbol);
-    first = await bars(info, resolution, Math.ceil(Date.now() / 1_000) + 60, true);
+    first = await ohlcv(symbol, resolution, { limit: count });
   } catch (err) {
     if (request !== view.request) return;
     document.body.dataset['loading'] = 'false';
@@ -465,7 +668,14 @@ async function select(symbol: string, resolution: ResolutionString): Promise<voi
     exhausted: false,
     listener: '',
     hoverTime: undefined,
+    from: Math.min(askedAt - count * width, first.bars[0]?.time ?? Number.POSITIVE_INFINITY),
+    history: IDLE,
+    olderJob: '',
+    reloadAgain: false,
   });
+  clearTimeout(pollTimer);
+  pollTimer = undefined;
+  follow(first);
   rememberUrl();
   $<HTMLInputElement>('symbol').value = symbol;
   showNotice(undefined);
@@ -475,13 +685,11 @@ async function select(symbol: string, resolution: ResolutionString): Promise<voi
   // No bars at all: the few-bars note says so (renderFewBars), as it does for a few.
   showMessage(undefined);
   view.listener = `page-${generation}`;
-  feed.subscribeBars(
-    info,
-    resolution,
-    onTick,
-    view.listener,
-    () => void select(view.symbol, view.resolution),
-  );
+  // Reset (the stream was lost a while, or a backfill of the symbol stored history): the loaded
+  // range is read again where the user is, rather than the chart starting over at the newest.
+  feed.subscribeBars(info, resolution, onTick, view.listener, () => {
+    if (generation === view.generation) void reloadLoaded();
+  });
 }
 
 /**
@@ -489,9 +697,7 @@ async function select(symbol: string, resolution: ResolutionString): Promise<voi
  * since the datafeed's reasons are the server's words. If so, the token form is offered.
  */
 async function authNeeded(): Promise<boolean> {
-  const response = await fetch('/udf/config', {
-    headers: token ? { Authorization: `Bearer ${token}` } : {},
-  }).catch(() => undefined);
+  const response = await fetch('/udf/config', { headers: authHeaders() }).catch(() => undefined);
   if (response?.status !== 401) return false;
   setConnection('token needed');
   showMessage(undefined);

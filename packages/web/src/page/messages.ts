@@ -72,3 +72,38 @@ export function fewCandles(
   const candles = count === 1 ? '1 candle' : `${String(count)} candles`;
   return `${candles} so far, since ${since}. Older history isn't stored yet; new candles are added as live trades arrive.`;
 }
+
+/** `12 May 14:02 UTC` (the year when it is not `now`'s): a moment as the time axis shows it. */
+function moment(ms: number, now: number): string {
+  const at = new Date(ms);
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  const year =
+    at.getUTCFullYear() === new Date(now).getUTCFullYear() ? '' : ` ${String(at.getUTCFullYear())}`;
+  return `${String(at.getUTCDate())} ${MONTHS[at.getUTCMonth()]!}${year} ${pad(at.getUTCHours())}:${pad(at.getUTCMinutes())} UTC`;
+}
+
+/**
+ * The line above the chart while a backfill the page asked for runs (docs/BACKFILLS.md):
+ * `percent` from the job's progress when it has one; `queuedForMs` how long it has waited
+ * without starting, since a platform without the services that fetch history never starts it.
+ */
+export function historyLoading(percent: number | undefined, queuedForMs = 0): string {
+  if (queuedForMs >= STILL_QUEUED_MS)
+    return 'Loading history… still queued: nothing has started fetching it yet.';
+  return percent === undefined ? 'Loading history…' : `Loading history… ${String(percent)}%`;
+}
+/** After this long queued, the loading line says nothing has picked the job up. */
+export const STILL_QUEUED_MS = 30_000;
+
+/** A backfill the page waited for failed; `error` is the job's own words, when it has them. */
+export function historyFailed(error: string | undefined): string {
+  const why = error?.trim().replace(/\.$/, '');
+  return why
+    ? `Could not load older history: ${why}. The chart shows what is stored.`
+    : 'Could not load older history. The chart shows what is stored.';
+}
+
+/** The source could not provide part of what was asked for (a backfill's `unavailable`). */
+export function historyUnavailable(from: number, to: number, now: number): string {
+  return `The source has no history for ${moment(from, now)} – ${moment(to, now)}.`;
+}
