@@ -4,3 +4,4 @@ export * from './models.js';
 export * from './repository.js';
 export { splitSql } from './sql-split.js';
 export * from './backfill-jobs.js';
+export { isDataError } from './errors.js';

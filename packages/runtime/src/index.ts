@@ -4,3 +4,4 @@ export * from './lifecycle.js';
 export * from './actor.js';
 export * from './service.js';
 export * from './feed.js';
+export * from './retrying.js';

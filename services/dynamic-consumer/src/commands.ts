@@ -5,7 +5,7 @@ import type { Logger } from '@candlestream/logger';
 import type { Counter } from '@candlestream/runtime';
 import type { JobDeps, JobOutcome, JobProgress } from './job.js';
 import { BackfillJob } from './job.js';
-import { HEARTBEAT_MS } from './retrying.js';
+import { HEARTBEAT_WHILE_WAITING_MS } from '@candlestream/runtime';
 
 export interface CommandsOptions {
   jobs: JobDeps;
@@ -55,7 +55,7 @@ export class CommandHandler {
       heartbeat().catch((err: unknown) =>
         this.#log.warn('heartbeat while jobs run failed', { err }),
       );
-    }, HEARTBEAT_MS);
+    }, HEARTBEAT_WHILE_WAITING_MS);
     try {
       for (const message of batch.messages) {
         const decoded = decodeBackfillCommand(message.value ?? '');

@@ -36,7 +36,7 @@ import { BatchConsumer, DLQ_HEADERS, fitDeadLetter, readTopicTail } from '@candl
 import type { Logger } from '@candlestream/logger';
 import type { Counter } from '@candlestream/runtime';
 import type { Retrier } from './retrying.js';
-import { isDataError } from './retrying.js';
+import { isDataError } from '@candlestream/db';
 
 /** Progress goes on backfill-status at most this often while a job stores (and at its end). */
 export const PROGRESS_INTERVAL_MS = 1_000;

@@ -14,7 +14,7 @@ import { shutdownActor } from './actors/shutdown.js';
 import { CommandHandler } from './commands.js';
 import type { DynamicConsumerConfig } from './config.js';
 import { dynamicConsumerMachine } from './dynamic-consumer.machine.js';
-import { Retrier } from './retrying.js';
+import { createRetrier } from './retrying.js';
 
 export const SERVICE_NAME = 'dynamic-consumer';
 
@@ -28,7 +28,7 @@ export interface DynamicConsumerOverrides {
   topics?: Partial<Deps['topics']>;
   /** Database timeouts (packages/db DEFAULT_DB_TIMEOUTS otherwise). */
   dbTimeouts?: Partial<DbTimeouts>;
-  /** See retrying.ts STALLED_AFTER_MS. */
+  /** See packages/runtime STALLED_AFTER_MS. */
   stalledAfterMs?: number;
   brokerProbe?: Deps['brokerProbe'];
 }
@@ -68,7 +68,7 @@ export async function startDynamicConsumer(
   const retries = metrics.counter('retries_total', 'failed attempts that were retried', {
     labels: ['check'],
   });
-  const retrier = new Retrier({
+  const retrier = createRetrier({
     logger: logger.child({ component: 'job' }),
     // Through the consume actor (it subscribes and sends them up), never around the machine.
     onHealth: (check, problem) => jobsHealth.publish({ check, problem }),

@@ -16,10 +16,10 @@ import {
   INTERVAL_MS,
   INTERVALS,
   LiveCandles,
-  retry,
   systemClock,
 } from '@candlestream/core';
 import type { InsertTradesResult, Repository } from '@candlestream/db';
+import { isDataError } from '@candlestream/db';
 import type {
   BatchContext,
   ConsumedBatch,
@@ -35,6 +35,7 @@ import {
 } from '@candlestream/kafka';
 import type { Logger } from '@candlestream/logger';
 import type { Metrics } from '@candlestream/runtime';
+import { DependencyRetrier } from '@candlestream/runtime';
 
 export interface PipelineTopics {
   dlq: string;
@@ -72,31 +73,6 @@ export interface PipelineOptions {
 export const PUBLISHED_AT_HEADER = 'trades-published-at';
 /** A symbol whose newest trade is older than this is history being replayed: no clock closing. */
 export const LIVE_WINDOW_MS = 10 * 60_000;
-const RETRY_BACKOFF = { initialDelayMs: 200, maxDelayMs: 10_000, jitter: 0.3 };
-/**
- * A write or publish with no answer for this long makes /health degraded while it still waits:
- * a database behind a broken network answers nothing and errors only at its query timeout
- * (packages/db DEFAULT_DB_TIMEOUTS), which is longer than an operator should be kept in the dark.
- */
-export const STALLED_AFTER_MS = 5_000;
-/** Heartbeat period while a dependency call waits (kafkajs' default heartbeat interval). */
-const HEARTBEAT_WHILE_WAITING_MS = 3_000;
-
-/** PostgreSQL SQLSTATE classes that mean "this data is refused", not "try again". */
-const DATA_ERROR_CLASSES = ['22', '23'];
-
-function sqlState(err: unknown): string | undefined {
-  const e = err as { parent?: { code?: unknown }; original?: { code?: unknown }; code?: unknown };
-  const code = e.parent?.code ?? e.original?.code ?? e.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
-}
-
-/** Whether the database refused the data itself (retrying the same rows cannot help). */
-export function isDataError(err: unknown): boolean {
-  const state = sqlState(err);
-  return state !== undefined && DATA_ERROR_CLASSES.includes(state.slice(0, 2));
-}
-
 /**
  * What the fixed consumer does with each batch of `tick-data`, in an order chosen so a crash at
  * any point loses nothing and counts nothing twice:
@@ -119,6 +95,11 @@ export class Pipeline {
   /** Consumer lag per partition after its latest batch; clock closing waits until all are 0. */
   readonly #lag = new Map<number, number>();
   readonly #m;
+  /**
+   * Dependency calls run until they succeed; a data error, or records the broker refused, are
+   * not retried (packages/runtime DependencyRetrier).
+   */
+  readonly #retrier: DependencyRetrier;
 
   constructor(options: PipelineOptions) {
     this.#o = options;
@@ -145,6 +126,16 @@ export class Pipeline {
         { labels: ['topic'] },
       ),
     };
+    this.#retrier = new DependencyRetrier({
+      logger: this.#log,
+      // Not the pipeline's clock: it measures real waiting (see PipelineOptions).
+      waitClock: options.waitClock ?? systemClock,
+      ...(options.stalledAfterMs === undefined ? {} : { stalledAfterMs: options.stalledAfterMs }),
+      isRetriable: (err) => !isDataError(err) && !isRefusedByBroker(err),
+      isDataError,
+      onRetry: (check) => this.#m.retries.inc(1, { check }),
+      onHealth: (check, problem) => this.#o.onHealth?.(check, problem),
+    });
     const { consumerLag } = options;
     if (consumerLag) {
       // At scrape time from the broker, not from the last batch: right while the consumer is stuck.
@@ -316,7 +307,7 @@ export class Pipeline {
     if (changing.length > 0) {
       // After the write, so storage has them. A crash between the two loses these corrections
       // (storage, which the API reads, is right regardless); the window is one round trip.
-      const corrections = await this.#retrying('database', signal, heartbeat, () =>
+      const corrections = await this.#retrier.run('database', signal, heartbeat, () =>
         this.#corrections(changing),
       );
       await this.#publishUpdates(corrections, publishedAt, signal, heartbeat);
@@ -358,7 +349,7 @@ export class Pipeline {
     };
     try {
       const inserted = note(
-        await this.#retrying('database', signal, heartbeat, () =>
+        await this.#retrier.run('database', signal, heartbeat, () =>
           this.#o.repository.insertTrades(trades),
         ),
       );
@@ -371,7 +362,7 @@ export class Pipeline {
       for (const [i, trade] of trades.entries()) {
         try {
           inserted += note(
-            await this.#retrying('database', signal, heartbeat, () =>
+            await this.#retrier.run('database', signal, heartbeat, () =>
               this.#o.repository.insertTrades([trade]),
             ),
           );
@@ -427,7 +418,7 @@ export class Pipeline {
     const { publisher } = this.#o;
     const send = async (run: readonly OutgoingMessage[]): Promise<void> => {
       try {
-        await this.#retrying('kafka', signal, heartbeat, () => publisher.send(topic, run));
+        await this.#retrier.run('kafka', signal, heartbeat, () => publisher.send(topic, run));
       } catch (err) {
         if (!isRefusedByBroker(err)) throw err;
         if (run.length > 1) {
@@ -478,69 +469,5 @@ export class Pipeline {
       },
       this.#o.publisher.maxRequestBytes,
     );
-  }
-
-  /**
-   * Runs `work` until it succeeds, backing off between attempts and keeping the group membership
-   * alive; a data error, or records the broker refused, are not retried. Gives up only when the
-   * consumer stops. A try that has had no answer for `stalledAfterMs` is reported as failing
-   * while it waits, so a dependency that hangs shows on /health as one that errors does.
-   */
-  async #retrying<T>(
-    check: string,
-    signal: AbortSignal,
-    heartbeat: (() => Promise<void>) | undefined,
-    work: () => Promise<T>,
-  ): Promise<T> {
-    let failed = false;
-    const stalledAfterMs = this.#o.stalledAfterMs ?? STALLED_AFTER_MS;
-    const waitClock = this.#o.waitClock ?? systemClock;
-    const watched = async (): Promise<T> => {
-      // On waitClock, not the pipeline's clock: it measures real waiting (see PipelineOptions).
-      const timer = waitClock.setTimeout(() => {
-        failed = true;
-        const problem = `no answer for ${stalledAfterMs} ms`;
-        this.#o.onHealth?.(check, problem);
-        this.#log.warn('stalled', { check, err: problem });
-      }, stalledAfterMs);
-      // Heartbeats go on while a try waits (kafkajs throttles them), so a slow answer does not
-      // also cost the group membership and a rebalance.
-      const beat = heartbeat
-        ? waitClock.setInterval(
-            () => void heartbeat().catch(() => undefined),
-            HEARTBEAT_WHILE_WAITING_MS,
-          )
-        : undefined;
-      try {
-        return await work();
-      } finally {
-        waitClock.clearTimeout(timer);
-        waitClock.clearInterval(beat);
-      }
-    };
-    try {
-      const result = await retry(watched, {
-        backoff: RETRY_BACKOFF,
-        clock: waitClock,
-        signal,
-        isRetriable: (err) => !isDataError(err) && !isRefusedByBroker(err),
-        ...(heartbeat ? { afterWait: heartbeat } : {}),
-        onRetry: ({ error, tried, delayMs }) => {
-          failed = true;
-          const message = (error as Error).message;
-          this.#m.retries.inc(1, { check });
-          this.#o.onHealth?.(check, message);
-          this.#log.warn('retrying', { check, attempt: tried, delayMs, err: message });
-        },
-      });
-      if (failed) this.#o.onHealth?.(check, undefined);
-      return result;
-    } catch (err) {
-      // A try that failed because the consumer is stopping; the wait's own abort passes as it is.
-      if (signal.aborted && !isDataError(err) && err !== signal.reason) {
-        throw new AppError('CANCELLED', 'consumer stopping', { cause: err });
-      }
-      throw err;
-    }
   }
 }

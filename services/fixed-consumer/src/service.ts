@@ -30,7 +30,7 @@ export interface FixedConsumerOverrides {
   tickIntervalMs?: number;
   /** Database timeouts (packages/db DEFAULT_DB_TIMEOUTS otherwise). */
   dbTimeouts?: Partial<DbTimeouts>;
-  /** See Pipeline STALLED_AFTER_MS. */
+  /** See packages/runtime STALLED_AFTER_MS. */
   stalledAfterMs?: number;
   brokerProbe?: Deps['brokerProbe'];
 }
