@@ -1,8 +1,8 @@
 import type { BackfillReport } from '@candlestream/core';
-import { decodeBackfillReport, errorMessage } from '@candlestream/core';
-import { BatchConsumer } from '@candlestream/kafka';
+import { decodeBackfillReport } from '@candlestream/core';
 import { fromCallback } from 'xstate';
 import type { CoordinatorEvent } from '../coordinator.machine.js';
+import { consumeInActor } from './consuming.js';
 import type { Deps } from './deps.js';
 
 /**
@@ -54,36 +54,20 @@ export async function recordReport(deps: Deps, report: BackfillReport): Promise<
 export function reportsActor(deps: Deps) {
   return fromCallback<CoordinatorEvent>(({ sendBack }) => {
     const log = deps.logger.child({ component: 'reports' });
-    let stopped = false;
-    const consumer = new BatchConsumer(deps.kafka, {
+    return consumeInActor(deps, sendBack, {
       groupId: `${deps.groupId}.status`,
-      topics: [deps.topics.status.name],
-      fromBeginning: true,
-      onCrash: (err) => {
-        if (!stopped) sendBack({ type: 'CRASHED', error: errorMessage(err) });
+      topic: deps.topics.status.name,
+      log,
+      handle: async (message, live) => {
+        const decoded = decodeBackfillReport(message.value ?? '');
+        if (!decoded.ok) {
+          log.warn('backfill report refused', { reason: decoded.reason, offset: message.offset });
+          return;
+        }
+        const report = decoded.value;
+        if (report.reporter === 'coordinator') return;
+        if ((await recordReport(deps, report)) && live()) sendBack({ type: 'REPORT', report });
       },
     });
-    consumer
-      .start(async (batch) => {
-        for (const message of batch.messages) {
-          const decoded = decodeBackfillReport(message.value ?? '');
-          if (!decoded.ok) {
-            log.warn('backfill report refused', { reason: decoded.reason, offset: message.offset });
-            continue;
-          }
-          const report = decoded.value;
-          if (report.reporter === 'coordinator') continue;
-          if ((await recordReport(deps, report)) && !stopped) sendBack({ type: 'REPORT', report });
-        }
-      })
-      .catch((err: unknown) => {
-        if (!stopped) sendBack({ type: 'CRASHED', error: errorMessage(err) });
-      });
-    return () => {
-      stopped = true;
-      const stopping = consumer.stop();
-      stopping.catch((err: unknown) => log.warn('consumer stop failed', { err }));
-      deps.stops.add(stopping);
-    };
   });
 }

@@ -1,10 +1,10 @@
 import type { BackfillRequest } from '@candlestream/core';
-import { decodeBackfillRequest, errorMessage } from '@candlestream/core';
-import { BatchConsumer } from '@candlestream/kafka';
+import { decodeBackfillRequest } from '@candlestream/core';
 import { fromCallback } from 'xstate';
 import type { CoordinatorEvent, PlannedJob } from '../coordinator.machine.js';
 import { planMinutes, planRequest } from '../planner.js';
 import { endedDependencies } from './connect.js';
+import { consumeInActor } from './consuming.js';
 import type { Deps } from './deps.js';
 import { announce } from './reporting.js';
 
@@ -63,38 +63,19 @@ export async function handleRequest(
 export function requestsActor(deps: Deps) {
   return fromCallback<CoordinatorEvent>(({ sendBack }) => {
     const log = deps.logger.child({ component: 'requests' });
-    let stopped = false;
-    const consumer = new BatchConsumer(deps.kafka, {
+    return consumeInActor(deps, sendBack, {
       groupId: deps.groupId,
-      topics: [deps.topics.requests.name],
-      fromBeginning: true,
-      onCrash: (err) => {
-        if (!stopped) sendBack({ type: 'CRASHED', error: errorMessage(err) });
+      topic: deps.topics.requests.name,
+      log,
+      handle: async (message, live) => {
+        const decoded = decodeBackfillRequest(message.value ?? '');
+        if (!decoded.ok) {
+          log.warn('backfill request refused', { reason: decoded.reason, offset: message.offset });
+          return;
+        }
+        const planned = await handleRequest(deps, decoded.value);
+        if (planned && live()) sendBack({ type: 'JOB_PLANNED', planned });
       },
     });
-    consumer
-      .start(async (batch) => {
-        for (const message of batch.messages) {
-          const decoded = decodeBackfillRequest(message.value ?? '');
-          if (!decoded.ok) {
-            log.warn('backfill request refused', {
-              reason: decoded.reason,
-              offset: message.offset,
-            });
-            continue;
-          }
-          const planned = await handleRequest(deps, decoded.value);
-          if (planned && !stopped) sendBack({ type: 'JOB_PLANNED', planned });
-        }
-      })
-      .catch((err: unknown) => {
-        if (!stopped) sendBack({ type: 'CRASHED', error: errorMessage(err) });
-      });
-    return () => {
-      stopped = true;
-      const stopping = consumer.stop();
-      stopping.catch((err: unknown) => log.warn('consumer stop failed', { err }));
-      deps.stops.add(stopping);
-    };
   });
 }
