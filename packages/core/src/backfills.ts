@@ -39,9 +39,35 @@ export interface TimeRange {
   to: EpochMs;
 }
 
-/** Part of a request the source could not provide (beyond its history, or refused), and why. */
+/**
+ * The bar lengths a source's candles come in. Minutes where the source has them; hours or days
+ * where it only keeps those (CryptoCompare keeps about 7 days of minutes and years of hours),
+ * stored so that the intervals they can answer (1h and up, or 1d and up) have the bars.
+ */
+export const CANDLE_SPANS = ['1m', '1h', '1d'] as const;
+export type CandleSpan = (typeof CANDLE_SPANS)[number];
+export const CANDLE_SPAN_MS: Readonly<Record<CandleSpan, number>> = {
+  '1m': MINUTE_MS,
+  '1h': 60 * MINUTE_MS,
+  '1d': 24 * 60 * MINUTE_MS,
+};
+
+/** A candle of a backfill: a 1-minute bar unless `span` says it is an hour's or a day's. */
+export type SpanBar = Bar & { span?: CandleSpan };
+
+/** Where a candle ends: its open time plus its span. */
+export function candleEnd(bar: SpanBar): EpochMs {
+  return bar.time + CANDLE_SPAN_MS[bar.span ?? '1m'];
+}
+
+/**
+ * Part of a request the source could not provide (beyond its history, or refused), and why.
+ * `stored` names the coarser candles kept there instead (`1h`: its 1-minute bars are missing,
+ * its hourly ones are there), absent when the source had nothing at all.
+ */
 export interface UnavailableRange extends TimeRange {
   reason: string;
+  stored?: Exclude<CandleSpan, '1m'>;
 }
 
 export interface BackfillProgress {
@@ -114,7 +140,7 @@ export interface BackfillReport {
 
 /** What a job's dynamic topic carries: its candles, then exactly one end (or failed) marker. */
 export type BackfillRecord =
-  | ({ v: typeof BACKFILL_MESSAGE_VERSION; type: 'candle'; symbol: MarketSymbol } & Bar)
+  | ({ v: typeof BACKFILL_MESSAGE_VERSION; type: 'candle'; symbol: MarketSymbol } & SpanBar)
   | {
       v: typeof BACKFILL_MESSAGE_VERSION;
       type: 'end';
@@ -142,6 +168,7 @@ const unavailable = Joi.object<UnavailableRange>({
   from: instant.required(),
   to: instant.required(),
   reason: Joi.string().max(500).required(),
+  stored: Joi.string().valid('1h', '1d'),
 });
 const version = Joi.number().valid(BACKFILL_MESSAGE_VERSION).required();
 
@@ -195,6 +222,7 @@ const recordSchema = Joi.alternatives().conditional('.type', {
         low: Joi.number().positive().required(),
         close: Joi.number().positive().required(),
         volume: Joi.number().min(0).required(),
+        span: Joi.string().valid(...CANDLE_SPANS),
       }),
     },
     {
@@ -257,7 +285,11 @@ export function decodeBackfillReport(raw: Uint8Array | string): Decoded<Backfill
 export function decodeBackfillRecord(raw: Uint8Array | string): Decoded<BackfillRecord> {
   const decoded = decodeWith(recordSchema as Joi.Schema<BackfillRecord>, raw, 'backfill record');
   if (!decoded.ok || decoded.value.type !== 'candle') return decoded;
-  const problem = barProblem(decoded.value);
+  const problem =
+    barProblem(decoded.value) ??
+    (decoded.value.time % CANDLE_SPAN_MS[decoded.value.span ?? '1m'] === 0
+      ? undefined
+      : `time is not on a ${decoded.value.span ?? '1m'} boundary`);
   return problem ? { ok: false, reason: `backfill record: candle ${problem}` } : decoded;
 }
 
@@ -268,9 +300,16 @@ export function encodeBackfillMessage(
   return JSON.stringify(message);
 }
 
-/** A candle record for a job's topic. */
-export function candleRecord(symbolName: MarketSymbol, bar: Bar): BackfillRecord {
-  return { v: BACKFILL_MESSAGE_VERSION, type: 'candle', symbol: symbolName, ...bar };
+/** A candle record for a job's topic (`span` written only for hours and days). */
+export function candleRecord(symbolName: MarketSymbol, bar: SpanBar): BackfillRecord {
+  const { span, ...rest } = bar;
+  return {
+    v: BACKFILL_MESSAGE_VERSION,
+    type: 'candle',
+    symbol: symbolName,
+    ...rest,
+    ...(span && span !== '1m' ? { span } : {}),
+  };
 }
 
 /** The dynamic topic of a job, as the contract names it. */

@@ -24,6 +24,8 @@ export class Bar1mRow extends Model {
   declare trades: number | null;
   declare origin: 'ticks' | 'candles';
   declare source: string | null;
+  /** 1 for a minute; 60 or 1440 for an imported hour or day candle covering its period. */
+  declare spanMin: number;
   declare updatedAt: Date;
 }
 
@@ -56,6 +58,7 @@ export function defineModels(sequelize: Sequelize): {
       trades: { type: DataTypes.INTEGER },
       origin: { type: DataTypes.TEXT, allowNull: false },
       source: { type: DataTypes.TEXT },
+      spanMin: { type: DataTypes.SMALLINT, allowNull: false, defaultValue: 1, field: 'span_min' },
       updatedAt: { type: DataTypes.DATE, field: 'updated_at' },
     },
     { sequelize, tableName: 'bars_1m', timestamps: false },

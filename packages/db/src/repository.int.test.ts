@@ -115,6 +115,7 @@ describe.each(CASES)('storage on $kind', ({ kind, expected, poolMax, skip }) => 
       '0005_minute_state',
       '0006_keep_raw_trades', // recorded on plain PostgreSQL too, with nothing to run
       '0007_backfill_jobs',
+      '0008_coarse_candles',
     ]);
     const again = await migrate(target, { logger: silentLogger() });
     expect(again.applied).toEqual([]);
@@ -435,6 +436,105 @@ describe.each(CASES)('storage on $kind', ({ kind, expected, poolMax, skip }) => 
         { from: t0, to: t0 + 3_600_000 },
         { from: t0 + 2 * 3_600_000, to: t0 + 2 * 3_600_000 + 60_000 },
       ]);
+    },
+  );
+  it.skipIf(skip)(
+    'stores hour and day candles where there are no minutes, each interval answering what it can',
+    async () => {
+      const ADA = 'ADA-USD' as MarketSymbol;
+      const HOUR = 3_600_000;
+      const d0 = Date.UTC(2023, 2, 6); // a Monday, long before every other row here
+      const bar = (time: number, base: number, volume: number): Bar => ({
+        time,
+        open: base,
+        high: base + 2,
+        low: base - 1,
+        close: base + 1,
+        volume,
+      });
+      // The day before: only a daily candle. Day d0: a daily candle first, then hours 0-19
+      // (finer wins: they replace it), then the minutes of 20:00-23:59.
+      const sunday = bar(d0 - DAY, 50, 1_000);
+      const hours = Array.from({ length: 20 }, (_, h) => bar(d0 + h * HOUR, 60 + h, 100 + h));
+      const minutes = Array.from({ length: 240 }, (_, m) =>
+        bar(d0 + 20 * HOUR + m * 60_000, 80 + m / 100, 1 + m / 8),
+      );
+      expect(await repo.upsertCandles(ADA, [sunday, bar(d0, 10, 1)], 'cc', '1d')).toEqual({
+        written: 2,
+        skipped: 0,
+      });
+      expect(await repo.upsertCandles(ADA, hours, 'cc', '1h')).toEqual({
+        written: 20,
+        skipped: 0,
+      });
+      expect(await repo.upsertCandles(ADA, minutes, 'cc')).toEqual({ written: 240, skipped: 0 });
+      // Coarser candles over periods that have finer rows are skipped; the same hours again
+      // change nothing.
+      expect(await repo.upsertCandles(ADA, [bar(d0 + 21 * HOUR, 999, 9)], 'cc', '1h')).toEqual({
+        written: 0,
+        skipped: 1,
+      });
+      expect(await repo.upsertCandles(ADA, [bar(d0, 999, 9)], 'cc', '1d')).toEqual({
+        written: 0,
+        skipped: 1,
+      });
+      expect(await repo.upsertCandles(ADA, hours, 'cc', '1h')).toEqual({
+        written: 20,
+        skipped: 0,
+      });
+      await expect(
+        repo.upsertCandles(ADA, [bar(d0 + HOUR / 2, 10, 1)], 'cc', '1h'),
+      ).rejects.toThrow(/not on an hour boundary/);
+      await repo.refreshAggregates(d0 - DAY, d0 + DAY);
+      if (expected === 'timescaledb') await runPolicyJobs(target);
+
+      const window = [d0 - 7 * DAY, d0 + 7 * DAY] as const;
+      const expectedHours = [...hours, ...rollupBars(minutes, '1m', '1h')];
+      const expectedDays = [sunday, ...rollupBars(expectedHours, '1h', '1d')];
+      const want: Record<Interval, Bar[]> = {
+        '1m': minutes,
+        '5m': rollupBars(minutes, '1m', '5m'),
+        '15m': rollupBars(minutes, '1m', '15m'),
+        '30m': rollupBars(minutes, '1m', '30m'),
+        '1h': expectedHours,
+        '4h': rollupBars(expectedHours, '1h', '4h'),
+        '1d': expectedDays,
+        '1w': rollupBars(expectedDays, '1d', '1w'),
+      };
+      for (const interval of INTERVALS) {
+        expectSameBars(
+          want[interval],
+          await repo.readBars(ADA, interval, ...window),
+          `${interval} with hour and day candles`,
+        );
+      }
+      // Coverage counts the periods coarse candles stand for: one stretch of two days.
+      expect(await repo.coveredRanges(ADA)).toEqual([{ from: d0 - DAY, to: d0 + DAY }]);
+      expect(await repo.coveredRanges(ADA, d0 + 5 * HOUR + 60_000, d0 + 6 * HOUR)).toEqual([
+        { from: d0 + 5 * HOUR + 60_000, to: d0 + 6 * HOUR },
+      ]);
+
+      // A trade inside an hour candle's hour and one inside the daily candle's day: the trade's
+      // minute replaces the coarse candle, which is never counted beside it.
+      const inHour = makeTick({ symbol: ADA, ts: d0 + 5 * HOUR + 7, price: 70, size: 3, id: 'h' });
+      const inDay = makeTick({ symbol: ADA, ts: d0 - DAY + 7, price: 40, size: 2, id: 'd' });
+      await repo.insertTrades([inHour, inDay]);
+      await repo.refreshAggregates(d0 - DAY, d0 + DAY);
+      const tradeBar = (t: Tick): Bar => oracle([t], ADA, '1h')[0]!;
+      const hoursAfter = expectedHours.map((b) =>
+        b.time === d0 + 5 * HOUR ? tradeBar(inHour) : b,
+      );
+      expectSameBars(
+        [tradeBar(inDay), ...hoursAfter],
+        await repo.readBars(ADA, '1h', ...window),
+        '1h after a trade',
+      );
+      expectSameBars(
+        [oracle([inDay], ADA, '1d')[0]!, ...rollupBars(hoursAfter, '1h', '1d')],
+        await repo.readBars(ADA, '1d', ...window),
+        '1d after a trade',
+      );
+      expect(await repo.readBars(ADA, '1m', d0 - DAY, d0)).toEqual(oracle([inDay], ADA, '1m'));
     },
   );
 });

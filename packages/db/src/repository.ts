@@ -1,5 +1,6 @@
 import type {
   Bar,
+  CandleSpan,
   Clock,
   EpochMs,
   Interval,
@@ -10,6 +11,8 @@ import type {
 } from '@candlestream/core';
 import {
   AppError,
+  CANDLE_SPAN_MS,
+  CANDLE_SPANS,
   ExactSum,
   mergeMinute,
   barProblem,
@@ -41,6 +44,26 @@ const RELATION: Partial<Record<Interval, string>> = {
 const ROLLED_UP: Partial<Record<Interval, Interval>> = { '30m': '15m', '1w': '1d' };
 /** Continuous aggregates in dependency order: each is built on the one before. */
 const AGGREGATES: readonly Interval[] = ['5m', '15m', '1h', '4h', '1d'];
+/**
+ * Which bars_1m rows each relation reads (migration 0008): an hour or day candle is one row
+ * covering its period, so only the intervals it can answer see it.
+ */
+const SPAN_FILTER: Record<Interval, string> = {
+  '1m': 'span_min = 1',
+  '5m': 'span_min = 1',
+  '15m': 'span_min = 1',
+  '30m': 'span_min = 1',
+  '1h': 'span_min <= 60',
+  '4h': 'span_min <= 60',
+  '1d': 'TRUE',
+  '1w': 'TRUE',
+};
+const SPAN_BOUNDARY: Record<CandleSpan, string> = {
+  '1m': 'a minute',
+  '1h': 'an hour',
+  '1d': 'a day',
+};
+const spanMinutes = (span: CandleSpan): number => CANDLE_SPAN_MS[span] / MINUTE_MS;
 const PG_INTERVAL: Record<Interval, string> = {
   '1m': '1 minute',
   '5m': '5 minutes',
@@ -114,20 +137,44 @@ FROM unnest($1::text[], $2::bigint[], $3::float8[], $4::float8[], $5::float8[], 
   AS u(symbol, ms, o, h, l, c, v, n, om, oi, cm, ci, vp)
 ON CONFLICT (symbol, bucket) DO UPDATE SET
   open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
-  volume = EXCLUDED.volume, trades = EXCLUDED.trades, origin = 'ticks', source = NULL, updated_at = now(),
+  volume = EXCLUDED.volume, trades = EXCLUDED.trades, origin = 'ticks', source = NULL, span_min = 1, updated_at = now(),
   open_ms = EXCLUDED.open_ms, open_id = EXCLUDED.open_id, close_ms = EXCLUDED.close_ms,
   close_id = EXCLUDED.close_id, volume_parts = EXCLUDED.volume_parts`;
 
-/** Candles fill minutes without trades and never replace a tick-derived minute. */
-const UPSERT_CANDLES_SQL = `
-INSERT INTO bars_1m (symbol, bucket, open, high, low, close, volume, trades, origin, source, updated_at)
-SELECT $1, ${FROM_MS('ms')}, o, h, l, c, v, NULL, 'candles', $8, now()
+/**
+ * Candles fill periods without trades and never replace a tick-derived minute. An hour or day
+ * candle (span_min 60 or 1440) is written only where its period has no finer row ($9: its
+ * minutes); a 1-minute candle's statement skips that probe.
+ */
+const upsertCandlesSql = (coarse: boolean): string => `
+INSERT INTO bars_1m (symbol, bucket, open, high, low, close, volume, trades, origin, source, span_min, updated_at)
+SELECT $1, ${FROM_MS('ms')}, o, h, l, c, v, NULL, 'candles', $8, $9::smallint, now()
 FROM unnest($2::bigint[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::float8[]) AS u(ms, o, h, l, c, v)
+${
+  coarse
+    ? `WHERE NOT EXISTS (
+  SELECT 1 FROM bars_1m f
+  WHERE f.symbol = $1 AND f.span_min < $9::smallint
+    AND f.bucket >= ${FROM_MS('u.ms')} AND f.bucket < ${FROM_MS(`(u.ms + $9::bigint * ${MINUTE_MS})`)})`
+    : ''
+}
 ON CONFLICT (symbol, bucket) DO UPDATE SET
   open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
-  volume = EXCLUDED.volume, source = EXCLUDED.source, updated_at = now()
-WHERE bars_1m.origin = 'candles'
+  volume = EXCLUDED.volume, source = EXCLUDED.source, span_min = EXCLUDED.span_min, updated_at = now()
+WHERE bars_1m.origin = 'candles' AND bars_1m.span_min >= EXCLUDED.span_min
 RETURNING 1`;
+const UPSERT_CANDLES_SQL = upsertCandlesSql(false);
+const UPSERT_COARSE_CANDLES_SQL = upsertCandlesSql(true);
+
+/**
+ * Removes the hour and day candles that cover rows about to be written finer ($1..$3: symbol,
+ * bucket, span_min of each coarse row; $4, $5 bound the buckets so TimescaleDB excludes chunks).
+ */
+const DROP_COARSER_SQL = `
+DELETE FROM bars_1m b
+USING unnest($1::text[], $2::bigint[], $3::int[]) AS k(symbol, ms, span)
+WHERE b.symbol = k.symbol AND b.bucket = ${FROM_MS('k.ms')} AND b.span_min = k.span
+  AND b.bucket >= ${FROM_MS('$4::bigint')} AND b.bucket <= ${FROM_MS('$5::bigint')}`;
 
 /**
  * Minute rows per upsert: a row carries 13 columns (about 250 bytes), so this keeps a statement
@@ -403,6 +450,7 @@ export class Repository {
     minutes: readonly { symbol: MarketSymbol; bucket: EpochMs; state: MinuteState }[],
     transaction: Transaction,
   ): Promise<void> {
+    await this.#dropCoarser(minutes, '1m', transaction);
     for (const part of chunks(minutes, MAX_MINUTES_PER_STATEMENT)) {
       const states = part.map((m) => m.state);
       await this.sequelize.query(UPSERT_MINUTES_SQL, {
@@ -422,6 +470,38 @@ export class Repository {
           // Array literals: each minute has its own number of partials, which a 2-D bind cannot hold.
           states.map((m) => `{${m.volume.partials().map(String).join(',')}}`),
         ],
+        transaction,
+      });
+    }
+  }
+
+  /**
+   * Deletes the hour and day candles covering rows about to be written at `span` (finer wins:
+   * a trade's minute or a 1-minute candle replaces the hour candle standing for its hour, which
+   * would otherwise be counted beside it). One statement; nothing to delete is an index probe.
+   */
+  async #dropCoarser(
+    rows: readonly { symbol: MarketSymbol; bucket: EpochMs }[],
+    span: CandleSpan,
+    transaction: Transaction,
+  ): Promise<void> {
+    const coarser = CANDLE_SPANS.filter((s) => CANDLE_SPAN_MS[s] > CANDLE_SPAN_MS[span]);
+    const keys = new Map<string, { symbol: MarketSymbol; ms: EpochMs; span: number }>();
+    for (const row of rows) {
+      for (const s of coarser) {
+        const ms = Math.floor(row.bucket / CANDLE_SPAN_MS[s]) * CANDLE_SPAN_MS[s];
+        keys.set(`${row.symbol} ${ms} ${s}`, { symbol: row.symbol, ms, span: spanMinutes(s) });
+      }
+    }
+    for (const part of chunks([...keys.values()], MAX_ROWS_PER_STATEMENT)) {
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const k of part) {
+        lo = Math.min(lo, k.ms);
+        hi = Math.max(hi, k.ms);
+      }
+      await this.sequelize.query(DROP_COARSER_SQL, {
+        bind: [part.map((k) => k.symbol), part.map((k) => k.ms), part.map((k) => k.span), lo, hi],
         transaction,
       });
     }
@@ -464,42 +544,56 @@ export class Repository {
   }
 
   /**
-   * Stores imported or backfilled 1-minute candles of one symbol. A minute that already has
-   * trades keeps its tick-derived bar; the candle is skipped, never added to it.
+   * Stores imported or backfilled candles of one symbol, all of one `span` (default 1m). A
+   * minute that already has trades keeps its tick-derived bar; the candle is skipped, never added
+   * to it. An hour or day candle (a source that kept only those there) is one row covering its
+   * period, skipped where the period has any finer row; a finer candle replaces the coarser one
+   * covering it (docs/STORAGE.md). Writing the same candles again changes nothing.
    */
   async upsertCandles(
     symbol: MarketSymbol,
     bars: readonly Bar[],
     source: string,
+    span: CandleSpan = '1m',
   ): Promise<{ written: number; skipped: number }> {
+    const width = CANDLE_SPAN_MS[span];
     for (const bar of bars) {
       const problem = barProblem(bar);
-      if (!isBucketAligned(bar.time, '1m') || problem) {
+      if (bar.time % width !== 0 || problem) {
         throw new AppError(
           'INVALID_ARGUMENT',
-          `candle at ${new Date(bar.time).toISOString()} ${problem ?? 'is not on a minute boundary'}`,
+          `candle at ${new Date(bar.time).toISOString()} ${problem ?? `is not on ${SPAN_BOUNDARY[span]} boundary`}`,
         );
       }
     }
     if (bars.length === 0) return { written: 0, skipped: 0 };
     const written = await this.sequelize.transaction(async (transaction) => {
       await this.#lockSeries([symbol], transaction);
+      await this.#dropCoarser(
+        bars.map((b) => ({ symbol, bucket: b.time })),
+        span,
+        transaction,
+      );
       let count = 0;
       for (const part of chunks(bars, MAX_ROWS_PER_STATEMENT)) {
-        const rows = await this.sequelize.query(UPSERT_CANDLES_SQL, {
-          bind: [
-            symbol,
-            part.map((b) => b.time),
-            part.map((b) => b.open),
-            part.map((b) => b.high),
-            part.map((b) => b.low),
-            part.map((b) => b.close),
-            part.map((b) => b.volume),
-            source,
-          ],
-          type: QueryTypes.SELECT,
-          transaction,
-        });
+        const rows = await this.sequelize.query(
+          span === '1m' ? UPSERT_CANDLES_SQL : UPSERT_COARSE_CANDLES_SQL,
+          {
+            bind: [
+              symbol,
+              part.map((b) => b.time),
+              part.map((b) => b.open),
+              part.map((b) => b.high),
+              part.map((b) => b.low),
+              part.map((b) => b.close),
+              part.map((b) => b.volume),
+              source,
+              spanMinutes(span),
+            ],
+            type: QueryTypes.SELECT,
+            transaction,
+          },
+        );
         count += rows.length;
       }
       return count;
@@ -580,6 +674,7 @@ export class Repository {
                (array_agg(close ORDER BY bucket DESC))[1] AS close, sum(volume) AS volume
              FROM bars_1m
              WHERE symbol = $1 AND bucket >= ${FROM_MS('$2::bigint')} AND bucket < ${FROM_MS('$3::bigint')}
+               AND ${SPAN_FILTER[interval]}
              GROUP BY 1 ORDER BY 1`;
     }
     const rows = await this.sequelize.query<BarRow>(sql, {
@@ -699,17 +794,30 @@ export class Repository {
     }));
   }
 
-  /** The stretches of consecutive minutes that have a bar, for finding what to backfill. */
+  /**
+   * The stretches of time that have bars, for finding what to backfill: consecutive minutes,
+   * and the hours and days an hour or day candle covers (the source had no minutes there, so
+   * asking it again cannot give more). Clipped to [from, to).
+   */
   async coveredRanges(symbol: MarketSymbol, from?: EpochMs, to?: EpochMs): Promise<CoveredRange[]> {
+    const lo = from ?? 0;
+    const hi = to ?? MAX_STORED_TS_MS;
     const rows = await this.sequelize.query<{ from: number; to: number }>(
-      `SELECT ${MS('min(bucket)')} AS "from", ${MS("max(bucket) + INTERVAL '1 minute'")} AS "to"
+      `SELECT greatest(${MS('min(s)')}, $2::float8) AS "from", least(${MS('max(e)')}, $3::float8) AS "to"
        FROM (
-         SELECT bucket, bucket - (row_number() OVER (ORDER BY bucket)) * INTERVAL '1 minute' AS island
-         FROM bars_1m
-         WHERE symbol = $1 AND bucket >= ${FROM_MS('$2::bigint')} AND bucket < ${FROM_MS('$3::bigint')}
+         SELECT s, e, count(*) FILTER (WHERE prev_e IS NULL OR s > prev_e) OVER (ORDER BY s) AS island
+         FROM (
+           SELECT bucket AS s, bucket + span_min * INTERVAL '1 minute' AS e,
+                  lag(bucket + span_min * INTERVAL '1 minute') OVER (ORDER BY bucket) AS prev_e
+           FROM bars_1m
+           WHERE symbol = $1
+             AND bucket >= ${FROM_MS('$2::bigint')} - INTERVAL '1 day'
+             AND bucket < ${FROM_MS('$3::bigint')}
+             AND bucket + span_min * INTERVAL '1 minute' > ${FROM_MS('$2::bigint')}
+         ) rows
        ) runs
        GROUP BY island ORDER BY 1`,
-      { bind: [symbol, from ?? 0, to ?? MAX_STORED_TS_MS], type: QueryTypes.SELECT },
+      { bind: [symbol, lo, hi], type: QueryTypes.SELECT },
     );
     return rows;
   }
