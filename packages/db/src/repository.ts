@@ -20,7 +20,6 @@ import {
   floorBucket,
   INTERVAL_MS,
   MINUTE_MS,
-  isBucketAligned,
   rollupBars,
   systemClock,
 } from '@candlestream/core';
