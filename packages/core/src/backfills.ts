@@ -52,6 +52,13 @@ export const CANDLE_SPAN_MS: Readonly<Record<CandleSpan, number>> = {
   '1d': 24 * 60 * MINUTE_MS,
 };
 
+/** For messages: "not on a minute boundary". */
+export const CANDLE_SPAN_BOUNDARY: Readonly<Record<CandleSpan, string>> = {
+  '1m': 'a minute',
+  '1h': 'an hour',
+  '1d': 'a day',
+};
+
 /** A candle of a backfill: a 1-minute bar unless `span` says it is an hour's or a day's. */
 export type SpanBar = Bar & { span?: CandleSpan };
 
@@ -289,7 +296,7 @@ export function decodeBackfillRecord(raw: Uint8Array | string): Decoded<Backfill
     barProblem(decoded.value) ??
     (decoded.value.time % CANDLE_SPAN_MS[decoded.value.span ?? '1m'] === 0
       ? undefined
-      : `time is not on a ${decoded.value.span ?? '1m'} boundary`);
+      : `time is not on ${CANDLE_SPAN_BOUNDARY[decoded.value.span ?? '1m']} boundary`);
   return problem ? { ok: false, reason: `backfill record: candle ${problem}` } : decoded;
 }
 

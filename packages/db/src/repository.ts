@@ -11,6 +11,7 @@ import type {
 } from '@candlestream/core';
 import {
   AppError,
+  CANDLE_SPAN_BOUNDARY,
   CANDLE_SPAN_MS,
   CANDLE_SPANS,
   ExactSum,
@@ -56,11 +57,6 @@ const SPAN_FILTER: Record<Interval, string> = {
   '4h': 'span_min <= 60',
   '1d': 'TRUE',
   '1w': 'TRUE',
-};
-const SPAN_BOUNDARY: Record<CandleSpan, string> = {
-  '1m': 'a minute',
-  '1h': 'an hour',
-  '1d': 'a day',
 };
 const spanMinutes = (span: CandleSpan): number => CANDLE_SPAN_MS[span] / MINUTE_MS;
 const PG_INTERVAL: Record<Interval, string> = {
@@ -561,7 +557,7 @@ export class Repository {
       if (bar.time % width !== 0 || problem) {
         throw new AppError(
           'INVALID_ARGUMENT',
-          `candle at ${new Date(bar.time).toISOString()} ${problem ?? `is not on ${SPAN_BOUNDARY[span]} boundary`}`,
+          `candle at ${new Date(bar.time).toISOString()} ${problem ?? `is not on ${CANDLE_SPAN_BOUNDARY[span]} boundary`}`,
         );
       }
     }

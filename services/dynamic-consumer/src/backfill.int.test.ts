@@ -1,4 +1,4 @@
-import { floorBucket, MINUTE_MS } from '@candlestream/core';
+import { candleRecord, floorBucket, INTERVAL_MS, MINUTE_MS, rollupBars } from '@candlestream/core';
 import { makeTick } from '@candlestream/core/testing';
 import { Repository } from '@candlestream/db';
 import { DLQ_HEADERS } from '@candlestream/kafka';
@@ -134,6 +134,49 @@ describe.skipIf(services.skip)('dynamic consumer (embedded broker, PostgreSQL)',
         from,
       )?.low,
     ).toBe(39_000);
+  });
+
+  it('stores hour candles where the source had no minutes, then the minutes after them: each interval answers from what it can, finals go out at 1h and above for the hours', async () => {
+    const from = T0 - 10 * 24 * HOUR_MS; // a day no other case writes
+    const hours = candles(from, 2, 7).map((b, i) => ({ ...b, time: from + i * HOUR_MS }));
+    const minutes = candles(from + 2 * HOUR_MS, 10, 8);
+    const command = await createJob(f, [{ from, to: from + 2 * HOUR_MS + 10 * MINUTE_MS }]);
+    const unavailable = [
+      { from, to: from + 2 * HOUR_MS, reason: 'minutes beyond history', stored: '1h' as const },
+    ];
+    await writeRecords(f, command, [
+      ...hours.map((b) => candleRecord(BTC, { ...b, span: '1h' })),
+      ...candleRecords(BTC, minutes),
+      endRecord(command, 12, unavailable),
+    ]);
+    await sendCommand(f, command);
+    await waitUntil('the done report', done(command.id), WAIT_MS);
+
+    const to = from + 3 * HOUR_MS;
+    expect(await repository.readBars(BTC, '1m', from, to)).toEqual(minutes);
+    expect(await repository.readBars(BTC, '5m', from, to)).toEqual(rollupBars(minutes, '1m', '5m'));
+    const expectedHours = [...hours, ...rollupBars(minutes, '1m', '1h')];
+    expect(await repository.readBars(BTC, '1h', from, to)).toEqual(expectedHours);
+    const day = floorBucket(from, '1d');
+    expect(await repository.readBars(BTC, '1d', day, day + 24 * HOUR_MS)).toEqual(
+      rollupBars(expectedHours, '1h', '1d'),
+    );
+    expect(reportsOf(f, command.id).at(-1)).toMatchObject({
+      status: 'done',
+      progress: { done: 130, total: 130 },
+      unavailable,
+    });
+    await waitUntil(
+      'the finals of the hours',
+      () => finals(f).filter((u) => u.interval === '1h' && u.bar.time === from).length > 0,
+      WAIT_MS,
+    );
+    const mine = finals(f).filter((u) => u.bar.time >= from && u.bar.time < to);
+    expect(mine.find((u) => u.interval === '1h' && u.bar.time === from)?.bar).toEqual(hours[0]);
+    // No 1m, 5m or 15m bar is announced inside the hours: there are none there.
+    expect(
+      mine.filter((u) => INTERVAL_MS[u.interval] < HOUR_MS && u.bar.time < from + 2 * HOUR_MS),
+    ).toEqual([]);
   });
 
   it('the same job delivered twice stores nothing twice: repeated candles and a repeated command', async () => {

@@ -5,6 +5,7 @@ import type {
   BackfillStatus,
   Bar,
   BarUpdate,
+  CandleSpan,
   Clock,
   MarketSymbol,
   UnavailableRange,
@@ -12,6 +13,7 @@ import type {
 import {
   AppError,
   BACKFILL_MESSAGE_VERSION,
+  CANDLE_SPAN_MS,
   decodeBackfillRecord,
   encodeBackfillMessage,
   errorMessage,
@@ -95,7 +97,19 @@ type Terminal = Extract<BackfillRecord, { type: 'end' | 'failed' }>;
 /** A candle of a batch and the record it came in (for the DLQ, should storage refuse it). */
 interface Candle {
   bar: Bar;
+  span: CandleSpan;
   message: ConsumedMessage;
+}
+
+/** The candles cut into runs of one span, in order: each run is one upsert. */
+function runsBySpan(candles: readonly Candle[]): Candle[][] {
+  const runs: Candle[][] = [];
+  for (const c of candles) {
+    const run = runs.at(-1);
+    if (run && run[0]!.span === c.span) run.push(c);
+    else runs.push([c]);
+  }
+  return runs;
 }
 
 function sameBar(a: Bar | undefined, b: Bar): boolean {
@@ -283,7 +297,7 @@ export class BackfillJob {
     if (both.aborted) throw new AppError('CANCELLED', 'job consumer stopped before the batch ran');
     const started = Date.now();
     const { symbol, id } = this.command;
-    const candles = new Map<number, Candle>();
+    const candles = new Map<string, Candle>();
     const dead: OutgoingMessage[] = [];
     let received = 0;
     let terminal: Terminal | undefined;
@@ -307,10 +321,12 @@ export class BackfillJob {
           dead.push(this.#deadLetter(message, 'candle time is not on a minute boundary'));
         } else {
           const { time, open, high, low, close, volume } = record;
-          // One row per minute in a statement (ON CONFLICT cannot touch a row twice); the later wins.
-          candles.delete(time);
-          candles.set(time, { bar: { time, open, high, low, close, volume }, message });
-          if (this.#inRanges(time)) received++;
+          const span = record.span ?? '1m';
+          // One row per period in a statement (ON CONFLICT cannot touch a row twice); the later wins.
+          const key = `${span} ${time}`;
+          candles.delete(key);
+          candles.set(key, { bar: { time, open, high, low, close, volume }, span, message });
+          received += this.#minutesInRanges(time, time + CANDLE_SPAN_MS[span]);
         }
       } else if (record.id !== id) {
         dead.push(
@@ -350,8 +366,12 @@ export class BackfillJob {
     });
   }
 
-  #inRanges(time: number): boolean {
-    return this.command.ranges.some((r) => time >= r.from && time < r.to);
+  /** Minutes of [from, to) inside the job's ranges: what a candle adds to its progress. */
+  #minutesInRanges(from: number, to: number): number {
+    let ms = 0;
+    for (const r of this.command.ranges)
+      ms += Math.max(0, Math.min(to, r.to) - Math.max(from, r.from));
+    return Math.round(ms / MINUTE_MS);
   }
 
   /** Reports the end (done with what the source could not provide) or the failure. */
@@ -396,13 +416,30 @@ export class BackfillJob {
     this.#lastReportAt = at;
   }
 
-  /**
-   * Upserts the candles, refreshes the aggregates over their span and announces what they made.
-   * A batch the database refuses as a whole (a row it will not take) is written a candle at a
-   * time, and the refused ones go to the DLQ, so one bad candle never stalls the job.
-   */
+  /** Stores the batch's candles, a run of one span at a time, in time order. */
   async #store(
     candles: readonly Candle[],
+    signal: AbortSignal,
+    heartbeat: () => Promise<void>,
+  ): Promise<{ written: number; updates: number }> {
+    let written = 0;
+    let updates = 0;
+    for (const run of runsBySpan(candles)) {
+      const stored = await this.#storeRun(run, run[0]!.span, signal, heartbeat);
+      written += stored.written;
+      updates += stored.updates;
+    }
+    return { written, updates };
+  }
+
+  /**
+   * Upserts candles of one span, refreshes the aggregates over their span and announces what
+   * they made. A batch the database refuses as a whole (a row it will not take) is written a
+   * candle at a time, and the refused ones go to the DLQ, so one bad candle never stalls the job.
+   */
+  async #storeRun(
+    candles: readonly Candle[],
+    span: CandleSpan,
     signal: AbortSignal,
     heartbeat: () => Promise<void>,
   ): Promise<{ written: number; updates: number }> {
@@ -412,7 +449,7 @@ export class BackfillJob {
     const { symbol } = this.command;
     const upsert = (part: readonly Bar[]) =>
       retrier.run('database', signal, heartbeat, () =>
-        repository.upsertCandles(symbol, part, BACKFILL_SOURCE),
+        repository.upsertCandles(symbol, part, BACKFILL_SOURCE, span),
       );
     let written = 0;
     let skipped = 0;
@@ -441,9 +478,9 @@ export class BackfillJob {
     metrics.stored.inc(written);
     metrics.skipped.inc(skipped);
     const from = bars[0]!.time;
-    const to = bars[bars.length - 1]!.time + MINUTE_MS;
+    const to = bars[bars.length - 1]!.time + CANDLE_SPAN_MS[span];
     await retrier.run('database', signal, heartbeat, () => repository.refreshAggregates(from, to));
-    const finals = await retrier.run('database', signal, heartbeat, () => this.#finals(bars));
+    const finals = await retrier.run('database', signal, heartbeat, () => this.#finals(bars, span));
     await this.#publish(
       this.#d.topics.barUpdates,
       finals.map((u) => ({ key: u.symbol, value: JSON.stringify(u) })),
@@ -455,20 +492,22 @@ export class BackfillJob {
   }
 
   /**
-   * The closed bars the candles now make, read back from storage, at every interval: the 1m
-   * bars that are the candles (a minute with trades kept its own bar, which did not change)
-   * and the higher buckets that hold them. Forming buckets are left to the live stream.
+   * The closed bars the candles now make, read back from storage, at their own interval and
+   * every longer one: the bars that are the candles (a minute with trades kept its own bar, an
+   * hour with minutes its own, which did not change) and the longer buckets that hold them.
+   * Forming buckets are left to the live stream.
    */
-  async #finals(bars: readonly Bar[]): Promise<BarUpdate[]> {
+  async #finals(bars: readonly Bar[], span: CandleSpan): Promise<BarUpdate[]> {
     const { repository, clock } = this.#d;
     const { symbol } = this.command;
+    const width = CANDLE_SPAN_MS[span];
     const from = bars[0]!.time;
-    const to = bars[bars.length - 1]!.time + MINUTE_MS;
+    const to = bars[bars.length - 1]!.time + width;
     const stored = new Map(
-      (await repository.readBars(symbol, '1m', from, to)).map((b) => [b.time, b]),
+      (await repository.readBars(symbol, span, from, to)).map((b) => [b.time, b]),
     );
-    const minutes = bars.filter((b) => sameBar(stored.get(b.time), b)).map((b) => b.time);
-    if (minutes.length === 0) return [];
+    const taken = bars.filter((b) => sameBar(stored.get(b.time), b)).map((b) => b.time);
+    if (taken.length === 0) return [];
     const now = clock.now();
     const out: BarUpdate[] = [];
     const final = (interval: BarUpdate['interval'], bar: Bar): void => {
@@ -476,10 +515,10 @@ export class BackfillJob {
         out.push({ v: 1, symbol, interval, bar, final: true });
       }
     };
-    for (const minute of minutes) final('1m', stored.get(minute)!);
+    for (const time of taken) final(span, stored.get(time)!);
     for (const interval of INTERVALS) {
-      if (interval === '1m') continue;
-      const buckets = new Set(minutes.map((m) => floorBucket(m, interval)));
+      if (INTERVAL_MS[interval] <= width) continue;
+      const buckets = new Set(taken.map((m) => floorBucket(m, interval)));
       const first = Math.min(...buckets);
       const last = Math.max(...buckets) + INTERVAL_MS[interval];
       for (const bar of await repository.readBars(symbol, interval, first, last)) {
