@@ -21,7 +21,7 @@ interface Job {
   status: string;
   progress: { done: number; total: number };
   error: string | null;
-  unavailable: { from: string; to: string; reason: string }[];
+  unavailable: { from: string; to: string; reason: string; stored?: string }[];
 }
 
 class Exit extends Error {
@@ -176,7 +176,10 @@ async function main(): Promise<number> {
   process.stdout.write(`done: ${job.progress.done} minutes stored\n`);
   if (job.unavailable.length > 0) {
     process.stdout.write('the source could not provide:\n');
-    for (const u of job.unavailable) process.stdout.write(`  ${u.from} .. ${u.to}: ${u.reason}\n`);
+    for (const u of job.unavailable) {
+      const instead = u.stored ? ` (${u.stored} candles stored instead)` : '';
+      process.stdout.write(`  ${u.from} .. ${u.to}: ${u.reason}${instead}\n`);
+    }
   }
   return 0;
 }

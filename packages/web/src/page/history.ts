@@ -26,8 +26,18 @@ export interface JobView {
   status: string;
   progress: { done: number; total: number };
   error: string | undefined;
-  unavailable: { from: number; to: number }[];
+  unavailable: Unavailable[];
 }
+
+/** Part of a job the source could not provide; `stored` the coarser candles kept instead. */
+export interface Unavailable {
+  from: number;
+  to: number;
+  stored?: '1h' | '1d';
+}
+
+/** How long the candles a `stored` names are, ms. */
+const STORED_MS = { '1h': 3_600_000, '1d': 86_400_000 } as const;
 
 /** One job the page waits for. `since` is when the page first saw it (epoch ms). */
 interface Waiting {
@@ -43,7 +53,7 @@ export interface HistoryState {
   /** The newest failure of one of them (its error, or '' when it gave none). */
   readonly failed: string | undefined;
   /** What the source could not provide of the jobs that ended, epoch ms. */
-  readonly unavailable: readonly { from: number; to: number }[];
+  readonly unavailable: readonly Unavailable[];
 }
 
 export const IDLE: HistoryState = { waiting: {}, failed: undefined, unavailable: [] };
@@ -98,7 +108,11 @@ export function parseJob(body: unknown): JobView | undefined {
     ? body['unavailable'].flatMap((u: unknown) => {
         if (!isRecord(u)) return [];
         try {
-          return [{ from: instant(u['from']), to: instant(u['to']) }];
+          const stored: Unavailable['stored'] =
+            u['stored'] === '1h' || u['stored'] === '1d' ? u['stored'] : undefined;
+          return [
+            { from: instant(u['from']), to: instant(u['to']), ...(stored ? { stored } : {}) },
+          ];
         } catch {
           return [];
         }
@@ -201,8 +215,11 @@ export function percent(state: HistoryState): number | undefined {
   return total > 0 ? Math.min(99, Math.floor((done / total) * 100)) : undefined;
 }
 
-/** The line above the chart about history, or undefined for none. `now` in epoch ms. */
-export function historyLine(state: HistoryState, now: number): string | undefined {
+/**
+ * The line above the chart about history, or undefined for none. `now` in epoch ms;
+ * `barMs` the chart's interval: a range kept as hourly candles is no news on a 1h chart.
+ */
+export function historyLine(state: HistoryState, now: number, barMs = 60_000): string | undefined {
   const jobs = Object.values(state.waiting);
   if (jobs.length > 0) {
     const queued = jobs.every((j) => j.status === 'queued' && j.total === 0);
@@ -210,10 +227,12 @@ export function historyLine(state: HistoryState, now: number): string | undefine
     return historyLoading(percent(state), queued ? now - since : 0);
   }
   if (state.failed !== undefined) return historyFailed(state.failed || undefined);
-  if (state.unavailable.length > 0) {
-    const from = Math.min(...state.unavailable.map((u) => u.from));
-    const to = Math.max(...state.unavailable.map((u) => u.to));
-    return historyUnavailable(from, to, now);
+  const missing = state.unavailable.filter((u) => !u.stored || STORED_MS[u.stored] > barMs);
+  if (missing.length > 0) {
+    const from = Math.min(...missing.map((u) => u.from));
+    const to = Math.max(...missing.map((u) => u.to));
+    const stored = missing.every((u) => u.stored) ? missing[0]!.stored : undefined;
+    return historyUnavailable(from, to, now, stored);
   }
   return undefined;
 }

@@ -194,4 +194,17 @@ describe('the job asked once after /stream ended the wait', () => {
     expect(historyLine(state, NOW)).toMatch(/^The source has no history for 4 May 00:00 UTC/);
     expect(onJob(after, job('done')).state).toBe(after);
   });
+
+  it('says where only hourly bars are kept, and nothing on a chart of 1h or longer', () => {
+    const after = onStreamHistory(loading(), { id: 'job-1', status: 'done' }).state;
+    const unavailable = [
+      { from: '2026-05-04T00:00:00Z', to: '2026-05-05T00:00:00Z', reason: 'x', stored: '1h' },
+    ];
+    const { state } = onJob(after, job('done', { unavailable }));
+    expect(historyLine(state, NOW, 60_000)).toBe(
+      'The source keeps only hourly bars for 4 May 00:00 UTC – 5 May 00:00 UTC: choose 1h or longer.',
+    );
+    expect(historyLine(state, NOW, 3_600_000)).toBeUndefined();
+    expect(historyLine(state, NOW, 86_400_000)).toBeUndefined();
+  });
 });

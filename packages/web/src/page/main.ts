@@ -238,7 +238,7 @@ function publishState(): void {
 
 /** The line above the chart while history loads, or how its loading ended (history.ts). */
 function renderHistory(): void {
-  const text = view.info ? historyLine(view.history, Date.now()) : undefined;
+  const text = view.info ? historyLine(view.history, Date.now(), resolutionMs()) : undefined;
   const el = $('history');
   el.hidden = text === undefined;
   el.textContent = text ?? '';

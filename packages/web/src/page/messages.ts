@@ -103,7 +103,18 @@ export function historyFailed(error: string | undefined): string {
     : 'Could not load older history. The chart shows what is stored.';
 }
 
-/** The source could not provide part of what was asked for (a backfill's `unavailable`). */
-export function historyUnavailable(from: number, to: number, now: number): string {
-  return `The source has no history for ${moment(from, now)} – ${moment(to, now)}.`;
+/**
+ * The source could not provide part of what was asked for (a backfill's `unavailable`);
+ * `stored` when it kept only coarser candles there, which the longer intervals show.
+ */
+export function historyUnavailable(
+  from: number,
+  to: number,
+  now: number,
+  stored?: '1h' | '1d',
+): string {
+  const span = `${moment(from, now)} – ${moment(to, now)}`;
+  if (stored === '1h') return `The source keeps only hourly bars for ${span}: choose 1h or longer.`;
+  if (stored === '1d') return `The source keeps only daily bars for ${span}: choose 1D or longer.`;
+  return `The source has no history for ${span}.`;
 }
