@@ -1,7 +1,8 @@
 /**
  * The producer's backfilling region against the embedded broker: a BackfillCommand in, the job
  * topic read back (candles = the synthetic path's, one end marker), a redelivery after a restart
- * (resumes after the last candle, writes nothing twice), and live trades flowing meanwhile.
+ * (resumes after the last candle, writes nothing twice), live trades flowing meanwhile, and a
+ * CryptoCompare range partly beyond its minute history (hours there, then minutes).
  */
 import { randomUUID } from 'node:crypto';
 import { startBroker, type RunningBroker } from '@candlestream/broker';
@@ -10,12 +11,15 @@ import type {
   BackfillRecord,
   Bar,
   MarketSymbol,
+  SpanBar,
   TimeRange,
 } from '@candlestream/core';
 import {
   BACKFILL_MESSAGE_VERSION,
   MINUTE_MS,
+  SECOND_MS,
   backfillTopicName,
+  candleEnd,
   candleRecord,
   decodeBackfillRecord,
   decodeBackfillReport,
@@ -38,6 +42,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadProducerConfig } from './config.js';
 import type { Producer } from './service.js';
 import { startProducer } from './service.js';
+import { cryptoCompareFetcher, STORED_HOURS_REASON } from './sources/backfill-fetchers.js';
+import { startFakeCryptoCompare } from './sources/cryptocompare-fake.js';
+import type { CcCandle } from './sources/cryptocompare-rest.js';
 import { syntheticCandles } from './sources/synthetic.js';
 
 const services = needServices(['kafka']);
@@ -121,7 +128,7 @@ describe.skipIf(services.skip)('producer backfilling region', () => {
       syntheticCandles({ symbols: SYMBOLS, seed: SEED, tradesPerSecond: RATE }, BTC, r),
     );
 
-  const candlesOf = (rs: BackfillRecord[]): Bar[] =>
+  const candlesOf = (rs: BackfillRecord[]): SpanBar[] =>
     rs.flatMap((r) => {
       if (r.type !== 'candle') return [];
       const { v: _v, type: _type, symbol: _symbol, ...bar } = r;
@@ -265,5 +272,86 @@ describe.skipIf(services.skip)('producer backfilling region', () => {
         error: 'the producer reads a file, which cannot fetch history',
       },
     ]);
+  });
+
+  it('a range half beyond the minute history is written as hours, then minutes, the seam hour once, with one stored:1h entry', async () => {
+    const fake = await startFakeCryptoCompare({ heartbeatIntervalMs: 0 });
+    try {
+      // Two pieces of 2,000 minutes: the first wholly beyond the minute history, the second
+      // straddling its start at 50:30 (mid-hour) after the base.
+      const range = {
+        from: BASE_MS + 10 * MINUTE_MS,
+        to: BASE_MS + 10 * MINUTE_MS + 4_000 * MINUTE_MS,
+      };
+      const historyStart = BASE_MS + 50 * HOUR_MS + 30 * MINUTE_MS;
+      const cc = (fromMs: number, toMs: number, stepMs: number, level: number): CcCandle[] =>
+        Array.from({ length: (toMs - fromMs) / stepMs }, (_, k) => {
+          const open = level + (k % 53);
+          const c = {
+            open,
+            high: open + 4,
+            low: open - 2,
+            close: open + 1,
+            volumefrom: 1 + (k % 7),
+          };
+          return { time: (fromMs + k * stepMs) / SECOND_MS, ...c, volumeto: open };
+        });
+      const hours = cc(BASE_MS - 24 * HOUR_MS, BASE_MS + 96 * HOUR_MS, HOUR_MS, 30_000);
+      const minutes = cc(BASE_MS, BASE_MS + 96 * HOUR_MS, MINUTE_MS, 31_000);
+      fake.setCandles('hour', 'Coinbase', 'BTC', 'USD', hours);
+      fake.setMinutes('Coinbase', 'BTC', 'USD', minutes);
+      fake.setMinuteHistoryStart(historyStart / SECOND_MS);
+      await producer(uniqueName('producer-backfill'), {
+        backfillFetcher: cryptoCompareFetcher({ apiKey: 'test-api-key', restUrl: fake.restUrl }),
+      });
+      const command = await job([range]);
+      await send(command);
+      await waitUntil(
+        'the end marker',
+        async () => (await lastType(command.topic)) === 'end',
+        WAIT_MS,
+      );
+      const written = await records(command.topic);
+      const candles = candlesOf(written);
+      const bar = (c: CcCandle, span?: '1h'): SpanBar => ({
+        time: c.time * SECOND_MS,
+        open: c.open,
+        high: c.high,
+        low: c.low,
+        close: c.close,
+        volume: c.volumefrom,
+        ...(span ? { span } : {}),
+      });
+      const seamHourEnd = BASE_MS + 51 * HOUR_MS;
+      // The hours from the one holding the range's start to the seam hour, each once (the
+      // first piece's last hour was fetched by the second piece too), then the minutes after
+      // the seam hour: the seam hour's minutes from 50:30 are not written.
+      const expected = [
+        ...hours
+          .filter((c) => c.time * SECOND_MS >= BASE_MS && c.time * SECOND_MS < seamHourEnd)
+          .map((c) => bar(c, '1h')),
+        ...minutes
+          .filter((c) => c.time * SECOND_MS >= seamHourEnd && c.time * SECOND_MS < range.to)
+          .map((c) => bar(c)),
+      ];
+      expect(expected).toHaveLength(51 + 950);
+      expect(candles).toEqual(expected);
+      for (let i = 1; i < candles.length; i++) {
+        expect(candles[i]!.time).toBeGreaterThanOrEqual(candleEnd(candles[i - 1]!));
+      }
+      expect(written.filter((r) => r.type !== 'candle')).toEqual([
+        {
+          v: 1,
+          type: 'end',
+          id: command.id,
+          candles: expected.length,
+          unavailable: [
+            { from: range.from, to: seamHourEnd, reason: STORED_HOURS_REASON, stored: '1h' },
+          ],
+        },
+      ]);
+    } finally {
+      await fake.close();
+    }
   });
 });

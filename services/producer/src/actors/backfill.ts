@@ -10,14 +10,17 @@ import type {
   BackfillRecord,
   BackfillReport,
   Clock,
+  SpanBar,
   TimeRange,
   UnavailableRange,
 } from '@candlestream/core';
 import {
   AppError,
   BACKFILL_MESSAGE_VERSION,
+  CANDLE_SPAN_MS,
   MINUTE_MS,
   barProblem,
+  candleEnd,
   candleRecord,
   decodeBackfillCommand,
   decodeBackfillRecord,
@@ -35,7 +38,7 @@ import type { Counter, PendingStops } from '@candlestream/runtime';
 import { fromCallback } from 'xstate';
 import type { ProducerEvent } from '../producer.machine.js';
 import type { BackfillFetcher, NoBackfill } from '../sources/backfill-fetchers.js';
-import { canBackfill } from '../sources/backfill-fetchers.js';
+import { canBackfill, MAX_REASON_CHARS } from '../sources/backfill-fetchers.js';
 
 /** Candle records per produce call (a candle is ~150 bytes: far below the request limit). */
 export const CANDLES_PER_WRITE = 1_000;
@@ -45,6 +48,8 @@ export const REPORT_INTERVAL_MS = 1_000;
 export const TAIL_READ_TIMEOUT_MS = 10_000;
 /** Waits between retries of a failing fetch or write. */
 export const BACKFILL_RETRY_BACKOFF = { initialDelayMs: 500, maxDelayMs: 30_000 };
+/** The end record and the reports carry at most this many unavailable ranges (core's schemas). */
+export const MAX_UNAVAILABLE_RANGES = 1_000;
 
 export interface BackfillDeps {
   kafka: KafkaClient;
@@ -69,7 +74,8 @@ export type TopicTail =
 
 /**
  * The job topic's last record says where a job stands: an `end` or `failed` record means its
- * fetch is over (a restart after the write); a candle, that fetching resumes after its minute.
+ * fetch is over (a restart after the write); a candle, that fetching resumes where it ends (an
+ * hour or a day candle reaches past its start minute, and the minutes inside it were dropped).
  * The topic has one partition and only this writer, so the record's offset counts what is on it.
  */
 export function tailState(
@@ -80,7 +86,7 @@ export function tailState(
   if (!decoded.ok) return { unreadable: decoded.reason };
   const record = decoded.value;
   if (record.type !== 'candle') return { over: true, type: record.type };
-  return { over: false, candles: Number(last.offset) + 1, resumeAt: record.time + MINUTE_MS };
+  return { over: false, candles: Number(last.offset) + 1, resumeAt: candleEnd(record) };
 }
 
 /** The command's ranges from `resumeAt` on (all of them when undefined). */
@@ -100,6 +106,111 @@ export function chunks(range: TimeRange, minutes: number): TimeRange[] {
     out.push({ from, to: Math.min(range.to, from + step) });
   }
   return out;
+}
+
+/** What of a piece's fetched candles to write, and where the written ones now end. */
+export interface PieceCandles {
+  /** Ascending; none starts inside another, nor before `writtenUntil` came in. */
+  write: SpanBar[];
+  writtenUntil: number;
+  /** Candles left out as invalid bars (the source's data, not ours to fix). */
+  invalid: number;
+}
+
+/**
+ * The candles of `piece` to write after the ones written so far, which end at `writtenUntil`:
+ * those whose span overlaps the piece (an hour or a day may reach outside it), valid, in time
+ * order (a coarser one first at the same time), and none starting before the end of the last one
+ * kept. That drops an hour two neighbouring pieces both fetched, and at the seam where minutes
+ * begin inside an hour already written, the minutes: an hour is never stored both ways.
+ */
+export function pieceCandles(
+  candles: readonly SpanBar[],
+  piece: TimeRange,
+  writtenUntil: number,
+): PieceCandles {
+  let invalid = 0;
+  const sorted = candles
+    .filter((c) => candleEnd(c) > piece.from && c.time < piece.to)
+    .filter((c) => barProblem(c) === undefined || (invalid++, false))
+    .sort(
+      (a, b) => a.time - b.time || CANDLE_SPAN_MS[b.span ?? '1m'] - CANDLE_SPAN_MS[a.span ?? '1m'],
+    );
+  const write: SpanBar[] = [];
+  let until = writtenUntil;
+  for (const c of sorted) {
+    if (c.time < until) continue;
+    write.push(c);
+    until = candleEnd(c);
+  }
+  return { write, writtenUntil: until, invalid };
+}
+
+const sameKind = (a: UnavailableRange, b: UnavailableRange): boolean =>
+  a.reason === b.reason && a.stored === b.stored;
+
+/**
+ * One list of what the source could not provide, from the pieces' lists: ascending; adjacent or
+ * overlapping entries of the same reason and `stored` become one. Where entries of different
+ * kinds overlap, the earlier-starting one keeps the overlap: pieces come in time order, and an
+ * overlap is a coarser candle of an earlier piece reaching into the next one, which was written
+ * first and so stands there.
+ */
+export function mergeUnavailable(entries: readonly UnavailableRange[]): UnavailableRange[] {
+  const sorted = entries.filter((e) => e.to > e.from).sort((a, b) => a.from - b.from);
+  const out: UnavailableRange[] = [];
+  for (const entry of sorted) {
+    const last = out[out.length - 1];
+    if (last && entry.from <= last.to && sameKind(last, entry)) {
+      last.to = Math.max(last.to, entry.to);
+      continue;
+    }
+    const from = last ? Math.max(entry.from, last.to) : entry.from;
+    if (entry.to > from) out.push({ ...entry, from });
+  }
+  return out;
+}
+
+/**
+ * `entries` (ascending, disjoint) cut to the job's `ranges` (ascending, disjoint): a coarser
+ * candle's range may reach past a range's end, where the job stored nothing.
+ */
+export function unavailableWithin(
+  entries: readonly UnavailableRange[],
+  ranges: readonly TimeRange[],
+): UnavailableRange[] {
+  const out: UnavailableRange[] = [];
+  let first = 0;
+  for (const entry of entries) {
+    while (first < ranges.length && ranges[first]!.to <= entry.from) first++;
+    for (let i = first; i < ranges.length && ranges[i]!.from < entry.to; i++) {
+      const from = Math.max(entry.from, ranges[i]!.from);
+      const to = Math.min(entry.to, ranges[i]!.to);
+      if (to > from) out.push({ ...entry, from, to });
+    }
+  }
+  return out;
+}
+
+/**
+ * At most `max` entries, as the end record's schema allows: the ones past the limit become one
+ * summary entry spanning them, without `stored` (it is not true of the gaps between them).
+ */
+export function capUnavailable(
+  entries: readonly UnavailableRange[],
+  max: number = MAX_UNAVAILABLE_RANGES,
+): UnavailableRange[] {
+  if (entries.length <= max) return [...entries];
+  const rest = entries.slice(max - 1);
+  const summary: UnavailableRange = {
+    from: rest[0]!.from,
+    to: rest[rest.length - 1]!.to,
+    reason: `${rest.length} ranges not provided in full, the first: ${rest[0]!.reason}`.slice(
+      0,
+      MAX_REASON_CHARS,
+    ),
+  };
+  return [...entries.slice(0, max - 1), summary];
 }
 
 /** Broker writes: anything but the broker refusing the records is worth trying again. */
@@ -253,7 +364,9 @@ async function runCommand(
   const todo = rangesFrom(command.ranges, tail.resumeAt);
   let done = total - minutesIn(todo);
   let written = tail.candles;
-  const unavailable: UnavailableRange[] = [];
+  // Where the candles on the topic end: a later one starting before it is not written again.
+  let writtenUntil = tail.resumeAt ?? Number.NEGATIVE_INFINITY;
+  let unavailable: UnavailableRange[] = [];
   log.info('backfill fetching', {
     source: fetcher.kind,
     ranges: command.ranges.length,
@@ -285,17 +398,18 @@ async function runCommand(
         await fail(`fetching ${new Date(piece.from).toISOString()}.. failed: ${errorMessage(err)}`);
         return;
       }
-      const candles = fetched.candles
-        .filter((c) => c.time >= piece.from && c.time < piece.to)
-        .filter((c) => barProblem(c) === undefined || (skipped++, false))
-        .sort((a, b) => a.time - b.time);
+      const kept = pieceCandles(fetched.candles, piece, writtenUntil);
+      const candles = kept.write;
+      skipped += kept.invalid;
       for (let i = 0; i < candles.length; i += CANDLES_PER_WRITE) {
         const batch = candles.slice(i, i + CANDLES_PER_WRITE);
         await write(batch.map((c) => candleRecord(command.symbol, c)));
         written += batch.length;
+        writtenUntil = candleEnd(batch[batch.length - 1]!);
         deps.candlesWritten.inc(batch.length);
       }
-      unavailable.push(...fetched.unavailable);
+      // Merged as it goes: a year is ~263 pieces, each with its own entries.
+      unavailable = mergeUnavailable([...unavailable, ...fetched.unavailable]);
       done += minutesIn([piece]);
       await heartbeat().catch(() => undefined);
       await reportProgress(false);
@@ -306,6 +420,7 @@ async function runCommand(
   }
 
   // (4) The end marker, then the last report.
+  unavailable = capUnavailable(unavailableWithin(unavailable, command.ranges));
   await write([
     { v: BACKFILL_MESSAGE_VERSION, type: 'end', id: command.id, candles: written, unavailable },
   ]);

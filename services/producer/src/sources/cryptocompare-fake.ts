@@ -4,8 +4,8 @@
  * It answers as the real service does: TYPE 20 welcome, 16/3 after SubAdd, 500 INVALID_SUB for a
  * pair the exchange does not list, 999 heartbeats every 30 s by default, 401 for a bad key,
  * 500 FORCE_DISCONNECT before it drops a socket, TYPE 0 trades; REST Success answers, in-body
- * Error answers, HTTP 429 with the rate-limit body, the refusal of minutes beyond the history
- * kept, and rows converted through another pair unless `tryConversion=false`. Tests drive it:
+ * Error answers, HTTP 429 with the rate-limit body, the refusal of minutes (or hours) beyond the
+ * history kept, and rows converted through another pair unless `tryConversion=false`. Tests drive it:
  * push trades, stop or speed up heartbeats (on the clock they pass), drop sockets, script REST
  * failures, read what was asked.
  */
@@ -65,7 +65,7 @@ export type FakeRestFailure =
 export interface FakeCryptoCompare {
   readonly wsUrl: string;
   readonly restUrl: string;
-  /** Every histominute request, in order. */
+  /** Every history request (histominute, histohour, histoday), in order. */
   readonly restRequests: readonly FakeRestRequest[];
   /** Every subscription string received, in order. */
   readonly subscriptions: readonly string[];
@@ -113,7 +113,13 @@ export interface FakeCryptoCompare {
    * newer than it is cut there, an older one refused. undefined (default): everything is kept.
    */
   setMinuteHistoryStart(sec: number | undefined): void;
-  /** The next `count` histominute calls fail this way. */
+  /**
+   * The oldest hour histohour keeps (epoch seconds, on the hour), as `setMinuteHistoryStart`
+   * for minutes: older hours are refused with BEYOND_HOUR_HISTORY_MESSAGE. undefined (default):
+   * every hour is kept.
+   */
+  setHourHistoryStart(sec: number | undefined): void;
+  /** The next `count` history calls (any of the three endpoints) fail this way. */
   failNextRest(kind: FakeRestFailure, count?: number): void;
   /** Idempotent. */
   close(): Promise<void>;
@@ -133,6 +139,16 @@ const MARKET_DOES_NOT_EXIST = 'cccagg_or_exchange_market_does_not_exist';
 /** Our stand-in for the refusal of minutes older than the history kept. */
 export const BEYOND_MINUTE_HISTORY_MESSAGE =
   'histominute data is only available for the last 7 days; use histohour or histoday for older data';
+/**
+ * Our stand-in for the refusal of hours older than the history kept (the vendor documents no
+ * such limit for its paid tiers; a plan or a pair may still have one), worded like the minute one.
+ */
+export const BEYOND_HOUR_HISTORY_MESSAGE =
+  'histohour data is only available for the last 2000 days; use histoday for older data';
+const BEYOND_HISTORY_MESSAGES: Partial<Record<CcResolution, string>> = {
+  minute: BEYOND_MINUTE_HISTORY_MESSAGE,
+  hour: BEYOND_HOUR_HISTORY_MESSAGE,
+};
 
 const RATE_LIMIT_BODY = {
   Response: 'Error',
@@ -177,7 +193,8 @@ export async function startFakeCryptoCompare(
   const markets = new Set(options.markets ?? DEFAULT_MARKETS);
   const clock = options.clock ?? systemClock;
   const failures: FakeRestFailure[] = [];
-  let minuteHistoryStartSec: number | undefined;
+  /** The oldest bar each endpoint keeps, epoch seconds; absent: all of them. */
+  const historyStartSec: Partial<Record<CcResolution, number>> = {};
   let connectionsOpened = 0;
   let heartbeatsSent = 0;
   let heartbeatTimer: TimerHandle | undefined;
@@ -275,9 +292,12 @@ export async function startFakeCryptoCompare(
     if (!rowsOf) return errorBody(MARKET_DOES_NOT_EXIST, 2);
     const endSec = Math.floor(toTs / stepSec) * stepSec;
     let startSec = endSec - limit * stepSec;
-    if (resolution === 'minute' && minuteHistoryStartSec !== undefined) {
-      if (endSec < minuteHistoryStartSec) return errorBody(BEYOND_MINUTE_HISTORY_MESSAGE, 2);
-      startSec = Math.max(startSec, minuteHistoryStartSec);
+    const keptFromSec = historyStartSec[resolution];
+    const beyond = BEYOND_HISTORY_MESSAGES[resolution];
+    if (keptFromSec !== undefined && beyond !== undefined) {
+      // A page reaching past the history kept is cut there; one entirely older is refused.
+      if (endSec < keptFromSec) return errorBody(beyond, 2);
+      startSec = Math.max(startSec, keptFromSec);
     }
     const byTime = new Map(rowsOf.map((c) => [c.time, c]));
     const listedSec = rowsOf[0]?.time ?? Number.POSITIVE_INFINITY;
@@ -422,7 +442,12 @@ export async function startFakeCryptoCompare(
       });
     },
     setMinuteHistoryStart(sec) {
-      minuteHistoryStartSec = sec;
+      if (sec === undefined) delete historyStartSec.minute;
+      else historyStartSec.minute = sec;
+    },
+    setHourHistoryStart(sec) {
+      if (sec === undefined) delete historyStartSec.hour;
+      else historyStartSec.hour = sec;
     },
     failNextRest(kind, count = 1) {
       for (let i = 0; i < count; i++) failures.push(kind);

@@ -134,8 +134,9 @@ function parseCandle(endpoint: string, value: unknown, index: number): CcCandle 
 }
 
 /**
- * The in-body refusal of a range the endpoint does not keep (minute history older than ~7 days).
- * Matched on the message, the only thing that tells it apart from other Type 2 errors.
+ * The in-body refusal of a range the endpoint does not keep (minute history older than ~7 days;
+ * hour history older than a plan keeps, worded the same way). Matched on the message, the only
+ * thing that tells it apart from other Type 2 errors.
  */
 const BEYOND_HISTORY_RE = /only (?:available|stored|kept) for the (?:last|past)|\b7 days\b/i;
 

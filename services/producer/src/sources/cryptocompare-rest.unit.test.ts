@@ -200,6 +200,21 @@ describe('parseHistominuteResponse', () => {
     ]);
   });
 
+  it('reads the refusal of hours beyond the history kept the same way', () => {
+    const body = JSON.stringify({
+      Response: 'Error',
+      Message:
+        'histohour data is only available for the last 2000 days; use histoday for older data',
+      Type: 2,
+    });
+    const err = errorOf(() => parseHistominuteResponse(200, body, 'histohour'));
+    expect([err.code, err.retriable, err.details?.['beyondHistory']]).toEqual([
+      'NOT_FOUND',
+      false,
+      true,
+    ]);
+  });
+
   it('names the endpoint it parsed for', () => {
     expect(errorOf(() => parseHistominuteResponse(502, '', 'histoday')).message).toBe(
       'histoday answered HTTP 502',
