@@ -43,7 +43,7 @@ export interface BackfillView {
   startedAt: string | null;
   finishedAt: string | null;
   error: string | null;
-  unavailable: { from: string; to: string; reason: string }[];
+  unavailable: { from: string; to: string; reason: string; stored?: string }[];
   requestedBy: string | null;
 }
 
@@ -117,6 +117,7 @@ export function jobView(job: BackfillJob): BackfillView {
       from: toIso(u.from),
       to: toIso(u.to),
       reason: u.reason,
+      ...(u.stored ? { stored: u.stored } : {}),
     })),
     requestedBy: job.requestedBy,
   };

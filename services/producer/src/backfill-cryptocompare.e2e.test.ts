@@ -4,7 +4,9 @@
  * the real service does), the coordinator drives the job, the dynamic consumer stores it. The
  * history has a minute without trading (an all-zero row) in the middle, the first page is refused
  * with HTTP 429, and the request reaches before the ~7-day minute history, whose refusal must
- * keep the pages already fetched and be reported as what the source could not provide.
+ * keep the pages already fetched and be reported as what the source could not provide. Before
+ * the minutes the vendor keeps only hours, and before a point only days: a year of 1d bars and a
+ * month of 1h bars asked for on /ohlcv arrive from those, and the answer says so.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,13 +14,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBroker, type RunningBroker } from '@candlestream/broker';
 import type { Bar, MarketSymbol } from '@candlestream/core';
-import { DAY_MS, HOUR_MS, MINUTE_MS } from '@candlestream/core';
+import { DAY_MS, diffBars, HOUR_MS, MINUTE_MS, rollupBars } from '@candlestream/core';
 import { migrate, Repository } from '@candlestream/db';
 import { silentLogger } from '@candlestream/logger';
 import type { ServiceProcess, TestDatabase } from '@candlestream/testkit';
 import { createTestDatabase, needServices, spawnService, waitUntil } from '@candlestream/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CcMinuteCandle } from './sources/cryptocompare-rest.js';
+import type { CcCandle, CcMinuteCandle } from './sources/cryptocompare-rest.js';
 import type { FakeCryptoCompare } from './sources/cryptocompare-fake.js';
 import { startFakeCryptoCompare } from './sources/cryptocompare-fake.js';
 
@@ -38,8 +40,9 @@ describe.skipIf(services.skip)('a CryptoCompare backfill across the platform', (
   let repository: Repository;
   let url: string;
   const processes: ServiceProcess[] = [];
-  // Two days of the vendor's minutes, ending three hours ago; the minute history starts there.
-  const end = Math.floor((Date.now() - 3 * HOUR_MS) / MINUTE_MS) * MINUTE_MS;
+  // Two days of the vendor's minutes, ending about three hours ago (on the hour, so the seam with
+  // the hours before is whole); the minute history starts there.
+  const end = Math.floor((Date.now() - 3 * HOUR_MS) / HOUR_MS) * HOUR_MS;
   const historyStart = end - MINUTES * MINUTE_MS;
   const quiet = historyStart + 1_000 * MINUTE_MS; // the all-zero row, mid-series
   const candles: CcMinuteCandle[] = Array.from({ length: MINUTES }, (_, i) => {
@@ -59,10 +62,43 @@ describe.skipIf(services.skip)('a CryptoCompare backfill across the platform', (
     };
   });
 
+  // Older history: the vendor's hours reach back to hourHistoryStart, its days a year and more.
+  const yearEnd = Math.floor((historyStart - DAY_MS) / DAY_MS) * DAY_MS - DAY_MS;
+  const yearStart = yearEnd - 365 * DAY_MS;
+  const hourHistoryStart = yearEnd - 40 * DAY_MS;
+  const series = (from: number, to: number, step: number, seed: number): CcCandle[] =>
+    Array.from({ length: (to - from) / step }, (_, i) => {
+      const open = 20_000 + seed * 1_000 + (i % 89) * 7;
+      return {
+        time: (from + i * step) / 1_000,
+        open,
+        high: open + 40 + (i % 7),
+        low: open - 30 - (i % 5),
+        close: open + (i % 11) - 5,
+        volumefrom: 10 + (i % 17),
+        volumeto: (10 + (i % 17)) * open,
+      };
+    });
+  const hours = series(hourHistoryStart, end, HOUR_MS, 1);
+  const days = series(yearStart - 10 * DAY_MS, end - DAY_MS, DAY_MS, 2);
+  const toBar = (c: CcCandle): Bar => ({
+    time: c.time * 1_000,
+    open: c.open,
+    high: c.high,
+    low: c.low,
+    close: c.close,
+    volume: c.volumefrom,
+  });
+  const within = (cs: CcCandle[], from: number, to: number): Bar[] =>
+    cs.filter((c) => c.time * 1_000 >= from && c.time * 1_000 < to).map(toBar);
+
   beforeAll(async () => {
     fake = await startFakeCryptoCompare({ apiKey: API_KEY, heartbeatIntervalMs: 0 });
     fake.setMinutes('Coinbase', 'BTC', 'USD', candles);
     fake.setMinuteHistoryStart(historyStart / 1_000);
+    fake.setCandles('hour', 'Coinbase', 'BTC', 'USD', hours);
+    fake.setHourHistoryStart(hourHistoryStart / 1_000);
+    fake.setCandles('day', 'Coinbase', 'BTC', 'USD', days);
     dataDir = await mkdtemp(join(tmpdir(), 'cs-cc-backfill-'));
     broker = await startBroker({ port: 0, dataDir });
     db = await createTestDatabase(services.get('postgres').url, 'cc_backfill');
@@ -122,7 +158,12 @@ describe.skipIf(services.skip)('a CryptoCompare backfill across the platform', (
     let job:
       | {
           status: string;
-          unavailable: { from: string | number; to: string | number; reason: string }[];
+          unavailable: {
+            from: string | number;
+            to: string | number;
+            reason: string;
+            stored?: string;
+          }[];
         }
       | undefined;
     await waitUntil(
@@ -161,5 +202,70 @@ describe.skipIf(services.skip)('a CryptoCompare backfill across the platform', (
     }));
     expect(Math.min(...gap.map((g) => g.from))).toBeLessThanOrEqual(from);
     expect(Math.max(...gap.map((g) => g.to))).toBeLessThanOrEqual(historyStart + MINUTE_MS);
+    // There the vendor has hours: they were stored, and the entry says so.
+    expect(job!.unavailable.every((u) => u.stored === '1h')).toBe(true);
+    // Above 1m the database sums minute volumes in floating point (docs/STORAGE.md).
+    const hourBars = [...within(hours, from, historyStart), ...rollupBars(expected, '1m', '1h')];
+    expect(
+      diffBars(hourBars, await repository.readBars(BTC, '1h', from, end), { volumeRelTol: 1e-9 }),
+    ).toEqual([]);
   }, 180_000);
+
+  it('a year of 1d and a month of 1h on /ohlcv come from the vendor’s days and hours', async () => {
+    type Answer = {
+      bars: {
+        time: string;
+        open: number;
+        high: number;
+        low: number;
+        close: number;
+        volume: number;
+      }[];
+      backfill?: { id: string; status: string };
+    };
+    const ohlcv = async (interval: string, from: number, to: number, wait?: number) => {
+      const query = new URLSearchParams({
+        symbol: BTC,
+        interval,
+        startDate: new Date(from).toISOString(),
+        endDate: new Date(to).toISOString(),
+        ...(wait ? { wait: String(wait) } : {}),
+      });
+      const response = await fetch(`${url}/ohlcv?${query.toString()}`);
+      expect(response.status).toBe(200);
+      const body = (await response.json()) as Answer;
+      return {
+        backfill: body.backfill,
+        bars: body.bars.map(({ time, ...b }) => ({ time: Date.parse(time), ...b })),
+      };
+    };
+    const first = await ohlcv('1d', yearStart, yearEnd, 30_000);
+    const id = first.backfill?.id;
+    expect(id).toBeDefined();
+    let job: { status: string; unavailable: { stored?: string }[] } | undefined;
+    await waitUntil(
+      'the year stored',
+      async () => {
+        job = (await (await fetch(`${url}/backfills/${id!}`)).json()) as typeof job;
+        if (job?.status === 'failed') throw new Error(JSON.stringify(job));
+        return job?.status === 'done';
+      },
+      180_000,
+    );
+    // Days where the vendor has only days, the hours' days after its hour history starts.
+    const year = await ohlcv('1d', yearStart, yearEnd);
+    expect(year.backfill).toBeUndefined();
+    expect(year.bars).toHaveLength(365);
+    expect(year.bars).toEqual([
+      ...within(days, yearStart, hourHistoryStart),
+      ...rollupBars(within(hours, hourHistoryStart, yearEnd), '1h', '1d'),
+    ]);
+    const monthStart = yearEnd - 30 * DAY_MS;
+    expect((await ohlcv('1h', monthStart, yearEnd)).bars).toEqual(
+      within(hours, monthStart, yearEnd),
+    );
+    // No minutes there, and the job says what was stored instead.
+    expect((await ohlcv('1m', yearEnd - DAY_MS, yearEnd)).bars).toEqual([]);
+    expect(new Set(job!.unavailable.map((u) => u.stored))).toEqual(new Set(['1d', '1h']));
+  }, 240_000);
 });
