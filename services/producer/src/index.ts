@@ -9,3 +9,4 @@ export {
   type SyntheticModel,
   type TradeSource,
 } from './sources/index.js';
+export type { FileSourceOptions, TradeFileFormat } from './sources/file.js';
