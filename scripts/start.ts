@@ -24,7 +24,7 @@ import { loadFixedConsumerConfig } from '@candlestream/fixed-consumer';
 import { silentLogger } from '@candlestream/logger';
 import { loadProducerConfig, resolvedSource, type ProducerConfig } from '@candlestream/producer';
 import { builtPage } from '@candlestream/web';
-import { PG_DATABASE, PG_PASSWORD, PG_USER } from './postgres-settings.js';
+import { embeddedDatabaseUrl, PG_DEFAULT_PORT } from './postgres-settings.js';
 import { ENTRIES, NODE_WITH_TSX } from './services.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -39,7 +39,7 @@ const PORT_DEFAULTS = {
   COORDINATOR_HEALTH_PORT: 3003,
   DYNAMIC_CONSUMER_HEALTH_PORT: 3004,
   BROKER_PORT: 9092,
-  PG_PORT: 54329,
+  PG_PORT: PG_DEFAULT_PORT,
 } as const;
 type PortVariable = keyof typeof PORT_DEFAULTS;
 /** PORT=0: every port left unset is a free one too (the end-to-end tests). */
@@ -246,7 +246,7 @@ async function startPostgres(): Promise<string> {
     CANDLESTREAM_PG_PORT: String(port),
   });
   await waitFor('the embedded PostgreSQL', () => Promise.resolve(server.port !== undefined));
-  return `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${port}/${PG_DATABASE}`;
+  return embeddedDatabaseUrl(port);
 }
 
 /** The fixed consumer's `consumer_lag_messages` (all partitions) and `trades_stored_total`. */
@@ -307,7 +307,7 @@ function serviceEnv(shared: Record<string, string>): Record<string, Record<strin
 function checkConfig(): ProducerConfig {
   const standIns = {
     KAFKA_BROKERS: env['KAFKA_BROKERS'] ?? '127.0.0.1:9092',
-    DATABASE_URL: env['DATABASE_URL'] ?? `postgres://${PG_USER}@127.0.0.1:54329/${PG_DATABASE}`,
+    DATABASE_URL: env['DATABASE_URL'] ?? embeddedDatabaseUrl(PG_DEFAULT_PORT),
   };
   let producer: ProducerConfig | undefined;
   const loaders: Record<string, (e: NodeJS.ProcessEnv) => unknown> = {

@@ -15,3 +15,4 @@ export * from './live-candles.js';
 export * from './random.js';
 export * from './retry.js';
 export * from './backfills.js';
+export * from './replays.js';

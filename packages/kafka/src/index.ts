@@ -5,7 +5,14 @@ export {
   type KafkaClient,
   type KafkaOptions,
 } from './client.js';
-export { TOPICS, DLQ_HEADERS, backfillTopic, type TopicSpec } from './topics.js';
+export {
+  TOPICS,
+  DLQ_HEADERS,
+  backfillTopic,
+  replayTopic,
+  REPLAY_RETENTION_MS,
+  type TopicSpec,
+} from './topics.js';
 export {
   isRefusedByBroker,
   KafkaPublisher,

@@ -51,6 +51,17 @@ export function backfillTopic(name: string): TopicSpec {
   return { name, partitions: 1, configs: { 'retention.ms': String(WEEK_MS) } };
 }
 
+/** A replay session's topic (`replay.<session>`) keeps its trades this long. */
+export const REPLAY_RETENTION_MS = 24 * 60 * 60 * 1_000;
+
+/**
+ * A replay session's topic: one partition, so consumers read the trades of every symbol in the
+ * replayed (ts, id) order, as they were published.
+ */
+export function replayTopic(name: string): TopicSpec {
+  return { name, partitions: 1, configs: { 'retention.ms': String(REPLAY_RETENTION_MS) } };
+}
+
 /** Headers a dead-letter message carries beside the original key and bytes. */
 export const DLQ_HEADERS = {
   reason: 'dlq-reason',

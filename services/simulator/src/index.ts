@@ -1,0 +1,11 @@
+export { runReplayCli, type CliIo } from './cli/main.js';
+export { parseReplayArgs, USAGE, UsageError, type ReplayArgs } from './cli/args.js';
+export { sessionMachine } from './session.machine.js';
+export { ReplayEngine, type ReplaySummary } from './replay/engine.js';
+export type {
+  HistorySource,
+  ReplayRange,
+  ReplaySink,
+  ReplaySpeed,
+  ReplayStatus,
+} from './replay/types.js';

@@ -1,0 +1,125 @@
+/**
+ * What the simulator's integration and end-to-end tests share: a real broker and a real
+ * PostgreSQL with stored history, `pnpm replay` as a process, and a kafkajs reader of what it
+ * published.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startBroker, type RunningBroker } from '@candlestream/broker';
+import type { MarketSymbol, Tick } from '@candlestream/core';
+import { decodeTick } from '@candlestream/core';
+import { migrate, Repository } from '@candlestream/db';
+import type { KafkaClient } from '@candlestream/kafka';
+import { BatchConsumer, createKafka } from '@candlestream/kafka';
+import { silentLogger } from '@candlestream/logger';
+import type { ServiceProcess, TestDatabase } from '@candlestream/testkit';
+import { createTestDatabase, spawnService, waitUntil } from '@candlestream/testkit';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const REPLAY_SCRIPT = join(ROOT, 'scripts', 'replay.ts');
+export const BTC = 'BTC-USD' as MarketSymbol;
+export const ETH = 'ETH-USD' as MarketSymbol;
+
+export interface Infra {
+  broker: RunningBroker;
+  db: TestDatabase;
+  repository: Repository;
+  kafka: KafkaClient;
+  close(): Promise<void>;
+}
+
+export async function startInfra(postgresUrl: string, name: string): Promise<Infra> {
+  const dataDir = await mkdtemp(join(tmpdir(), `cs-${name}-`));
+  const broker = await startBroker({ port: 0, dataDir });
+  const db = await createTestDatabase(postgresUrl, name);
+  await migrate({ url: db.url }, { logger: silentLogger() });
+  const repository = new Repository({ url: db.url, logger: silentLogger() });
+  const kafka = createKafka({
+    brokers: [broker.brokers],
+    clientId: 'test',
+    logger: silentLogger(),
+  });
+  return {
+    broker,
+    db,
+    repository,
+    kafka,
+    close: async () => {
+      await repository.close();
+      await broker.stop();
+      await db.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `pnpm replay` with these arguments, against the infra. */
+export function replayProcess(infra: Infra, args: readonly string[]): ServiceProcess {
+  return spawnService(
+    REPLAY_SCRIPT,
+    { KAFKA_BROKERS: infra.broker.brokers, DATABASE_URL: infra.db.url, LOG_LEVEL: 'info' },
+    args,
+  );
+}
+
+/** A replayed message: the trade and the record's (produce) timestamp. */
+export interface Received {
+  tick: Tick;
+  at: number;
+}
+
+/** Everything on `topic` from the beginning, as it arrives (a throwaway group). */
+export class TopicReader {
+  readonly received: Received[] = [];
+  readonly #consumer: BatchConsumer;
+
+  private constructor(consumer: BatchConsumer) {
+    this.#consumer = consumer;
+  }
+
+  static async start(kafka: KafkaClient, topic: string): Promise<TopicReader> {
+    const consumer = new BatchConsumer(kafka, {
+      groupId: `test-${randomUUID()}`,
+      topics: [topic],
+      fromBeginning: true,
+      maxWaitTimeMs: 100,
+    });
+    const reader = new TopicReader(consumer);
+    await consumer.start((batch) => {
+      for (const message of batch.messages) {
+        const decoded = decodeTick(message.value ?? '');
+        if (!decoded.ok) throw new Error(`not a tick on ${topic}: ${decoded.reason}`);
+        reader.received.push({ tick: decoded.value, at: message.timestamp });
+      }
+      return Promise.resolve();
+    });
+    return reader;
+  }
+
+  get ticks(): Tick[] {
+    return this.received.map((r) => r.tick);
+  }
+
+  async waitFor(count: number, timeoutMs = 60_000): Promise<void> {
+    await waitUntil(
+      `${String(count)} replayed messages (have ${String(this.received.length)})`,
+      () => this.received.length >= count,
+      timeoutMs,
+    );
+  }
+
+  stop(): Promise<void> {
+    return this.#consumer.stop();
+  }
+}
+
+/** The `replay ended` line's figures. */
+export async function ended(
+  p: ServiceProcess,
+  timeoutMs = 120_000,
+): Promise<Record<string, unknown>> {
+  return p.waitForLine((l) => l['msg'] === 'replay ended', timeoutMs);
+}
