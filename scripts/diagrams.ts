@@ -10,6 +10,7 @@ import { datastoreMachine } from '@candlestream/datastore';
 import { dynamicConsumerMachine } from '@candlestream/dynamic-consumer';
 import { fixedConsumerMachine } from '@candlestream/fixed-consumer';
 import { producerMachine } from '@candlestream/producer';
+import { sessionMachine } from '@candlestream/simulator';
 import type { AnyStateMachine } from 'xstate';
 
 export const MACHINES_DOC = fileURLToPath(new URL('../docs/MACHINES.md', import.meta.url));
@@ -123,6 +124,10 @@ export function renderMachines(): string {
     diagram(
       'dynamic-consumer (`services/dynamic-consumer/src/dynamic-consumer.machine.ts`)',
       dynamicConsumerMachine,
+    ),
+    diagram(
+      'replay session, one per `pnpm replay` (`services/simulator/src/session.machine.ts`)',
+      sessionMachine,
     ),
   ].join('\n');
 }

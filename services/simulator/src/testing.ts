@@ -20,20 +20,32 @@ import { createTestDatabase, spawnService, waitUntil } from '@candlestream/testk
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const REPLAY_SCRIPT = join(ROOT, 'scripts', 'replay.ts');
+const BROKER_MAIN = join(ROOT, 'packages', 'broker', 'src', 'main.ts');
 export const BTC = 'BTC-USD' as MarketSymbol;
 export const ETH = 'ETH-USD' as MarketSymbol;
 
 export interface Infra {
-  broker: RunningBroker;
+  /** `host:port` of the broker. */
+  brokers: string;
   db: TestDatabase;
   repository: Repository;
   kafka: KafkaClient;
   close(): Promise<void>;
 }
 
-export async function startInfra(postgresUrl: string, name: string): Promise<Infra> {
+/**
+ * The broker in this process, or (`brokerProcess`) as its own process, as `pnpm start` runs it:
+ * a benchmark then measures the replay, not the broker sharing its thread.
+ */
+export async function startInfra(
+  postgresUrl: string,
+  name: string,
+  options: { brokerProcess?: boolean } = {},
+): Promise<Infra> {
   const dataDir = await mkdtemp(join(tmpdir(), `cs-${name}-`));
-  const broker = await startBroker({ port: 0, dataDir });
+  const broker = options.brokerProcess
+    ? await brokerProcess(dataDir)
+    : await startBroker({ port: 0, dataDir });
   const db = await createTestDatabase(postgresUrl, name);
   await migrate({ url: db.url }, { logger: silentLogger() });
   const repository = new Repository({ url: db.url, logger: silentLogger() });
@@ -43,7 +55,7 @@ export async function startInfra(postgresUrl: string, name: string): Promise<Inf
     logger: silentLogger(),
   });
   return {
-    broker,
+    brokers: broker.brokers,
     db,
     repository,
     kafka,
@@ -56,11 +68,22 @@ export async function startInfra(postgresUrl: string, name: string): Promise<Inf
   };
 }
 
+async function brokerProcess(dataDir: string): Promise<Pick<RunningBroker, 'brokers' | 'stop'>> {
+  const p = spawnService(BROKER_MAIN, {}, ['--port', '0', '--data-dir', dataDir]);
+  const line = await p.waitForLine((l) => l['msg'] === 'broker listening', 60_000);
+  return {
+    brokers: `127.0.0.1:${String(line['port'])}`,
+    stop: async () => {
+      await p.kill('SIGTERM');
+    },
+  };
+}
+
 /** `pnpm replay` with these arguments, against the infra. */
 export function replayProcess(infra: Infra, args: readonly string[]): ServiceProcess {
   return spawnService(
     REPLAY_SCRIPT,
-    { KAFKA_BROKERS: infra.broker.brokers, DATABASE_URL: infra.db.url, LOG_LEVEL: 'info' },
+    { KAFKA_BROKERS: infra.brokers, DATABASE_URL: infra.db.url, LOG_LEVEL: 'info' },
     args,
   );
 }

@@ -74,6 +74,8 @@ export class ReplayEngine {
   #startedAt: EpochMs | undefined;
   #endedAt: EpochMs | undefined;
   #stopped = false;
+  /** The timetable has started from the first trade read (reset by a seek). */
+  #anchored = false;
   #wake: (() => void) | undefined;
   #rateSamples: { at: EpochMs; messages: number }[] = [];
 
@@ -127,6 +129,11 @@ export class ReplayEngine {
         if (this.#schedule.paused) {
           await this.#sleep(Number.POSITIVE_INFINITY);
           continue;
+        }
+        if (!this.#anchored) {
+          // The clock starts when the first trade is at hand, not before the first page was read.
+          this.#anchored = true;
+          this.#schedule.seek(this.#simTime, clock.now());
         }
         const now = clock.now();
         const due = this.#schedule.dueAt(next.ts, now);
@@ -190,6 +197,7 @@ export class ReplayEngine {
     this.#stepUntil = undefined;
     this.#simTime = at;
     this.#schedule.seek(at, clock.now());
+    this.#anchored = false;
     if (this.#cursor) {
       this.#close();
       this.#cursor = this.#open(at);
