@@ -271,6 +271,42 @@ describe.skipIf(services.skip)('pnpm replay', () => {
     await reader.stop();
   });
 
+  it('ten sessions at once stay apart: each topic holds exactly its own range, in order', async () => {
+    const sessions = Array.from({ length: 10 }, (_, i) => ({
+      name: `many-${String(i)}`,
+      from: PACED + i * MINUTE_MS,
+      to: PACED + (i + 1) * MINUTE_MS,
+      speed: i % 2 === 0 ? 'max' : '600',
+    }));
+    const runs = sessions.map((s) =>
+      replayProcess(infra, [
+        '--symbols',
+        'BTC-USD',
+        '--from',
+        iso(s.from),
+        '--to',
+        iso(s.to),
+        '--speed',
+        s.speed,
+        '--session',
+        s.name,
+      ]),
+    );
+    const codes = await Promise.all(runs.map((p) => p.exited));
+    expect(codes).toEqual(sessions.map(() => 0));
+    for (const s of sessions) {
+      const reader = await TopicReader.start(infra.kafka, `replay.${s.name}`);
+      const own = paced.filter((t) => t.ts >= s.from && t.ts < s.to);
+      await reader.waitFor(own.length, 30_000);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(
+        reader.ticks.map((t) => t.id),
+        s.name,
+      ).toEqual(own.map((t) => t.id));
+      await reader.stop();
+    }
+  }, 180_000);
+
   it('bad arguments: one line, exit 2', async () => {
     const p = replayProcess(infra, ['--symbols', 'BTC-USD', '--from', 'soon', '--to', iso(DAY)]);
     expect(await p.exited).toBe(2);
