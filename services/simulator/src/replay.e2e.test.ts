@@ -7,11 +7,19 @@
 import type { Bar, Tick } from '@candlestream/core';
 import { aggregateTicks, diffBars, INTERVALS, MINUTE_MS } from '@candlestream/core';
 import { randomTicks } from '@candlestream/core/testing';
-import { needServices, waitUntil } from '@candlestream/testkit';
+import { needServices, spawnService, waitUntil } from '@candlestream/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareReplay } from './history/index.js';
 import type { Infra } from './testing.js';
-import { BTC, ended, ETH, replayProcess, startInfra, TopicReader } from './testing.js';
+import {
+  BTC,
+  ended,
+  ETH,
+  REPLAY_SCRIPT,
+  replayProcess,
+  startInfra,
+  TopicReader,
+} from './testing.js';
 
 const services = needServices(['postgres']);
 const DAY_MS = 24 * 60 * MINUTE_MS;
@@ -306,6 +314,18 @@ describe.skipIf(services.skip)('pnpm replay', () => {
       await reader.stop();
     }
   }, 180_000);
+
+  it('no broker: exit 1 with the reason and where it looked', async () => {
+    const p = spawnService(
+      REPLAY_SCRIPT,
+      { KAFKA_BROKERS: '127.0.0.1:1', DATABASE_URL: infra.db.url, LOG_LEVEL: 'error' },
+      ['--symbols', 'BTC-USD', '--from', iso(DAY), '--to', iso(DAY + MINUTE_MS)],
+    );
+    expect(await p.exited).toBe(1);
+    expect(p.stderr()).toMatch(
+      /^pnpm replay: .*ECONNREFUSED.*is the broker at 127\.0\.0\.1:1 running\?/m,
+    );
+  });
 
   it('bad arguments: one line, exit 2', async () => {
     const p = replayProcess(infra, ['--symbols', 'BTC-USD', '--from', 'soon', '--to', iso(DAY)]);

@@ -95,7 +95,17 @@ export async function runReplayCli(
     const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'replay', logger });
     const publisher = new KafkaPublisher(kafka);
     closers.push(() => publisher.disconnect());
-    return await replay(args, { source, publisher, kafka, logger, clock, io, tty, closers });
+    return await replay(args, {
+      brokers: config.kafkaBrokers.join(','),
+      source,
+      publisher,
+      kafka,
+      logger,
+      clock,
+      io,
+      tty,
+      closers,
+    });
   } catch (err) {
     io.stderr.write(`pnpm replay: ${errorMessage(err)}\n`);
     return AppError.is(err) && err.code === 'INVALID_CONFIG' ? 2 : 1;
@@ -109,6 +119,8 @@ export async function runReplayCli(
 }
 
 interface ReplayContext {
+  /** For messages: where the broker was looked for. */
+  brokers: string;
   source: HistorySource;
   publisher: KafkaPublisher;
   kafka: ReturnType<typeof createKafka>;
@@ -214,20 +226,26 @@ async function replay(args: ReplayArgs, c: ReplayContext): Promise<number> {
     logger.info('control listening', { port: server.port });
     if (c.tty) io.stderr.write(`control on http://127.0.0.1:${String(server.port)}\n`);
   }
-  logger.info('replay started', {
-    source: c.source.kind,
-    symbols: args.symbols,
-    from: new Date(args.from).toISOString(),
-    to: new Date(args.to).toISOString(),
-    speed: args.speed,
-    topic: args.topic,
-  });
+  if (actor.getSnapshot().matches('running'))
+    logger.info('replay started', {
+      source: c.source.kind,
+      symbols: args.symbols,
+      from: new Date(args.from).toISOString(),
+      to: new Date(args.to).toISOString(),
+      speed: args.speed,
+      topic: args.topic,
+    });
   await ended;
   const final = snapshot();
   draw();
   if (c.tty) io.stdout.write('\n');
   if (final.matches('failed')) {
-    io.stderr.write(`pnpm replay: ${final.context.error ?? 'the replay failed'}\n`);
+    const why = final.context.error ?? 'the replay failed';
+    // A broker that does not answer is most often a platform that is not running.
+    const hint = /ECONNREFUSED|connect|broker/i.test(why)
+      ? ` (is the broker at ${c.brokers} running? pnpm start runs one, or set KAFKA_BROKERS)`
+      : '';
+    io.stderr.write(`pnpm replay: ${why}${hint}\n`);
     return 1;
   }
   const summary = final.context.summary;
