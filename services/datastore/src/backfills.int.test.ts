@@ -15,6 +15,7 @@ import type {
   BackfillRequest,
   EpochMs,
   MarketSymbol,
+  UnavailableRange,
 } from '@candlestream/core';
 import {
   BACKFILL_MESSAGE_VERSION,
@@ -96,7 +97,7 @@ class StandInCoordinator {
   }
 
   /** Stores the job's range as candles (close 77) and reports it done. */
-  async finish(id: string): Promise<void> {
+  async finish(id: string, unavailable: UnavailableRange[] = []): Promise<void> {
     const job = (await this.jobs.get(id))!;
     const ranges = [{ from: job.from, to: job.to }];
     const total = Math.round((job.to - job.from) / MINUTE_MS);
@@ -105,7 +106,7 @@ class StandInCoordinator {
     await this.repo.refreshAggregates(job.from, job.to);
     await this.jobs.update(
       id,
-      { status: 'done', progress: { done: total, total }, finishedAt: Date.now() },
+      { status: 'done', progress: { done: total, total }, finishedAt: Date.now(), unavailable },
       Date.now(),
     );
     await this.report({ ...job, status: 'done' });
@@ -333,9 +334,24 @@ describe.skipIf(services.skip)(
         // which holds the empty hour from the answers above).
         const waiting = get(`${url}&wait=20000`);
         await new Promise((resolve) => setTimeout(resolve, 300));
-        await coordinator.finish(id!);
+        // The source had only hours for the first half hour: the answer says so.
+        const unavailable = [
+          {
+            from: D - HOUR_MS,
+            to: D - 30 * MINUTE_MS,
+            reason: 'minutes beyond history',
+            stored: '1h' as const,
+          },
+        ];
+        await coordinator.finish(id!, unavailable);
         const waited = await waiting;
-        expect(waited.body['backfill']).toEqual({ id, status: 'done' });
+        expect(waited.body['backfill']).toEqual({
+          id,
+          status: 'done',
+          unavailable: [
+            { ...unavailable[0], from: toIso(D - HOUR_MS), to: toIso(D - 30 * MINUTE_MS) },
+          ],
+        });
         const bars = waited.body['bars'] as { time: string; close: number }[];
         expect(bars).toHaveLength(180);
         expect(bars[0]).toMatchObject({ time: toIso(D - HOUR_MS), close: 77 });

@@ -47,10 +47,14 @@ export interface BackfillView {
   requestedBy: string | null;
 }
 
-/** The job a history request started or joined, as /ohlcv names it. */
+/**
+ * The job a history request started or joined, as /ohlcv names it; after `?wait` saw it end,
+ * also what the source could not provide (`stored`: coarser candles kept instead).
+ */
 export interface BackfillHandle {
   id: string;
   status: BackfillStatus;
+  unavailable?: BackfillView['unavailable'];
 }
 
 /** Requests this process published, remembered so GET /backfills/:id answers before the table does. */

@@ -99,7 +99,13 @@ export function ohlcvRouter(deps: {
       res.on('close', onClose);
       try {
         const view = await deps.backfills.waitFor(backfill.id, q.wait, closed.signal);
-        if (view) backfill = { id: view.id, status: view.status };
+        if (view) {
+          backfill = {
+            id: view.id,
+            status: view.status,
+            ...(view.unavailable.length > 0 ? { unavailable: view.unavailable } : {}),
+          };
+        }
       } finally {
         res.off('close', onClose);
       }

@@ -26,7 +26,24 @@ const backfillHandle = {
   type: 'object',
   description:
     'the backfill this request started or joined, when the range reached missing history',
-  properties: { id: { type: 'string' }, status: { enum: BACKFILL_STATUSES } },
+  properties: {
+    id: { type: 'string' },
+    status: { enum: BACKFILL_STATUSES },
+    unavailable: {
+      type: 'array',
+      description:
+        'after ?wait saw the job end: what the source could not provide (stored: the coarser candles kept there instead)',
+      items: {
+        type: 'object',
+        properties: {
+          from: { type: 'string', format: 'date-time' },
+          to: { type: 'string', format: 'date-time' },
+          reason: { type: 'string' },
+          stored: { enum: ['1h', '1d'] },
+        },
+      },
+    },
+  },
   required: ['id', 'status'],
 };
 const isoOrNull = { type: ['string', 'null'], format: 'date-time' };
