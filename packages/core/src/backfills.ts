@@ -11,6 +11,8 @@
 import Joi from 'joi';
 import type { Bar } from './bars.js';
 import { barProblem } from './bars.js';
+import type { Interval } from './intervals.js';
+import { INTERVAL_MS, isBucketAligned } from './intervals.js';
 import type { MarketSymbol } from './symbols.js';
 import { isCanonicalSymbol } from './symbols.js';
 import type { EpochMs } from './time.js';
@@ -44,13 +46,8 @@ export interface TimeRange {
  * where it only keeps those (CryptoCompare keeps about 7 days of minutes and years of hours),
  * stored so that the intervals they can answer (1h and up, or 1d and up) have the bars.
  */
-export const CANDLE_SPANS = ['1m', '1h', '1d'] as const;
+export const CANDLE_SPANS = ['1m', '1h', '1d'] as const satisfies readonly Interval[];
 export type CandleSpan = (typeof CANDLE_SPANS)[number];
-export const CANDLE_SPAN_MS: Readonly<Record<CandleSpan, number>> = {
-  '1m': MINUTE_MS,
-  '1h': 60 * MINUTE_MS,
-  '1d': 24 * 60 * MINUTE_MS,
-};
 
 /** For messages: "not on a minute boundary". */
 export const CANDLE_SPAN_BOUNDARY: Readonly<Record<CandleSpan, string>> = {
@@ -64,7 +61,7 @@ export type SpanBar = Bar & { span?: CandleSpan };
 
 /** Where a candle ends: its open time plus its span. */
 export function candleEnd(bar: SpanBar): EpochMs {
-  return bar.time + CANDLE_SPAN_MS[bar.span ?? '1m'];
+  return bar.time + INTERVAL_MS[bar.span ?? '1m'];
 }
 
 /**
@@ -292,11 +289,12 @@ export function decodeBackfillReport(raw: Uint8Array | string): Decoded<Backfill
 export function decodeBackfillRecord(raw: Uint8Array | string): Decoded<BackfillRecord> {
   const decoded = decodeWith(recordSchema as Joi.Schema<BackfillRecord>, raw, 'backfill record');
   if (!decoded.ok || decoded.value.type !== 'candle') return decoded;
+  const span = decoded.value.span ?? '1m';
   const problem =
     barProblem(decoded.value) ??
-    (decoded.value.time % CANDLE_SPAN_MS[decoded.value.span ?? '1m'] === 0
+    (isBucketAligned(decoded.value.time, span)
       ? undefined
-      : `time is not on ${CANDLE_SPAN_BOUNDARY[decoded.value.span ?? '1m']} boundary`);
+      : `time is not on ${CANDLE_SPAN_BOUNDARY[span]} boundary`);
   return problem ? { ok: false, reason: `backfill record: candle ${problem}` } : decoded;
 }
 

@@ -12,7 +12,6 @@ import type {
 import {
   AppError,
   CANDLE_SPAN_BOUNDARY,
-  CANDLE_SPAN_MS,
   CANDLE_SPANS,
   ExactSum,
   mergeMinute,
@@ -20,6 +19,7 @@ import {
   ceilBucket,
   floorBucket,
   INTERVAL_MS,
+  isBucketAligned,
   MINUTE_MS,
   rollupBars,
   systemClock,
@@ -31,6 +31,7 @@ import type { DbTarget } from './connection.js';
 import { dbTimeouts, pgTimeoutOptions, searchPathSql } from './connection.js';
 import type { Backend } from './migrate.js';
 import { defineModels } from './models.js';
+import { epochMsSql as MS, fromEpochMsSql as FROM_MS } from './sql-time.js';
 
 /** Relations that hold each interval directly; 30m and 1w are rolled up from 15m and 1d. */
 const RELATION: Partial<Record<Interval, string>> = {
@@ -58,7 +59,7 @@ const SPAN_FILTER: Record<Interval, string> = {
   '1d': 'TRUE',
   '1w': 'TRUE',
 };
-const spanMinutes = (span: CandleSpan): number => CANDLE_SPAN_MS[span] / MINUTE_MS;
+const spanMinutes = (span: CandleSpan): number => INTERVAL_MS[span] / MINUTE_MS;
 const PG_INTERVAL: Record<Interval, string> = {
   '1m': '1 minute',
   '5m': '5 minutes',
@@ -99,10 +100,6 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
 const MAX_STORED_TS_MS = Date.UTC(2100, 0, 1);
 /** pg_advisory_xact_lock namespace for writers of one symbol's 1-minute series. */
 const SERIES_LOCK_PREFIX = 'candlestream:bars_1m:';
-
-const MS = (column: string): string => `(extract(epoch FROM ${column}) * 1000)::float8`;
-const FROM_MS = (param: string): string =>
-  `(TIMESTAMPTZ 'epoch' + ${param} * INTERVAL '1 millisecond')`;
 
 const INSERT_TICKS_SQL = `
 WITH input AS (
@@ -480,11 +477,11 @@ export class Repository {
     span: CandleSpan,
     transaction: Transaction,
   ): Promise<void> {
-    const coarser = CANDLE_SPANS.filter((s) => CANDLE_SPAN_MS[s] > CANDLE_SPAN_MS[span]);
+    const coarser = CANDLE_SPANS.filter((s) => INTERVAL_MS[s] > INTERVAL_MS[span]);
     const keys = new Map<string, { symbol: MarketSymbol; ms: EpochMs; span: number }>();
     for (const row of rows) {
       for (const s of coarser) {
-        const ms = Math.floor(row.bucket / CANDLE_SPAN_MS[s]) * CANDLE_SPAN_MS[s];
+        const ms = floorBucket(row.bucket, s);
         keys.set(`${row.symbol} ${ms} ${s}`, { symbol: row.symbol, ms, span: spanMinutes(s) });
       }
     }
@@ -551,10 +548,9 @@ export class Repository {
     source: string,
     span: CandleSpan = '1m',
   ): Promise<{ written: number; skipped: number }> {
-    const width = CANDLE_SPAN_MS[span];
     for (const bar of bars) {
       const problem = barProblem(bar);
-      if (bar.time % width !== 0 || problem) {
+      if (!isBucketAligned(bar.time, span) || problem) {
         throw new AppError(
           'INVALID_ARGUMENT',
           `candle at ${new Date(bar.time).toISOString()} ${problem ?? `is not on ${CANDLE_SPAN_BOUNDARY[span]} boundary`}`,

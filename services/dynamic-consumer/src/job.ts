@@ -13,14 +13,12 @@ import type {
 import {
   AppError,
   BACKFILL_MESSAGE_VERSION,
-  CANDLE_SPAN_MS,
   decodeBackfillRecord,
   encodeBackfillMessage,
   errorMessage,
   floorBucket,
   INTERVAL_MS,
   INTERVALS,
-  isBucketAligned,
   MINUTE_MS,
   minutesIn,
   sleep,
@@ -317,16 +315,15 @@ export class BackfillJob {
           dead.push(
             this.#deadLetter(message, `candle of ${record.symbol} on job ${id} of ${symbol}`),
           );
-        } else if (!isBucketAligned(record.time, '1m')) {
-          dead.push(this.#deadLetter(message, 'candle time is not on a minute boundary'));
         } else {
+          // decodeBackfillRecord has refused a candle not on its span's boundary.
           const { time, open, high, low, close, volume } = record;
           const span = record.span ?? '1m';
           // One row per period in a statement (ON CONFLICT cannot touch a row twice); the later wins.
           const key = `${span} ${time}`;
           candles.delete(key);
           candles.set(key, { bar: { time, open, high, low, close, volume }, span, message });
-          received += this.#minutesInRanges(time, time + CANDLE_SPAN_MS[span]);
+          received += this.#minutesInRanges(time, time + INTERVAL_MS[span]);
         }
       } else if (record.id !== id) {
         dead.push(
@@ -478,7 +475,7 @@ export class BackfillJob {
     metrics.stored.inc(written);
     metrics.skipped.inc(skipped);
     const from = bars[0]!.time;
-    const to = bars[bars.length - 1]!.time + CANDLE_SPAN_MS[span];
+    const to = bars[bars.length - 1]!.time + INTERVAL_MS[span];
     await retrier.run('database', signal, heartbeat, () => repository.refreshAggregates(from, to));
     const finals = await retrier.run('database', signal, heartbeat, () => this.#finals(bars, span));
     await this.#publish(
@@ -500,7 +497,7 @@ export class BackfillJob {
   async #finals(bars: readonly Bar[], span: CandleSpan): Promise<BarUpdate[]> {
     const { repository, clock } = this.#d;
     const { symbol } = this.command;
-    const width = CANDLE_SPAN_MS[span];
+    const width = INTERVAL_MS[span];
     const from = bars[0]!.time;
     const to = bars[bars.length - 1]!.time + width;
     const stored = new Map(

@@ -4,7 +4,8 @@
  * (the /stream `history` message, with GET /backfills/:id polled as a fallback and for progress),
  * then reads its loaded range again. Pure: main.ts does the requests and the drawing.
  */
-import { ENDED_BACKFILL_STATUSES } from '@candlestream/core';
+import type { UnavailableRange } from '@candlestream/core';
+import { ENDED_BACKFILL_STATUSES, INTERVAL_MS } from '@candlestream/core';
 import type { Bar } from '@candlestream/datafeed';
 import { historyFailed, historyLoading, historyUnavailable } from './messages.js';
 
@@ -33,11 +34,8 @@ export interface JobView {
 export interface Unavailable {
   from: number;
   to: number;
-  stored?: '1h' | '1d';
+  stored?: UnavailableRange['stored'];
 }
-
-/** How long the candles a `stored` names are, ms. */
-const STORED_MS = { '1h': 3_600_000, '1d': 86_400_000 } as const;
 
 /** One job the page waits for. `since` is when the page first saw it (epoch ms). */
 interface Waiting {
@@ -227,7 +225,7 @@ export function historyLine(state: HistoryState, now: number, barMs = 60_000): s
     return historyLoading(percent(state), queued ? now - since : 0);
   }
   if (state.failed !== undefined) return historyFailed(state.failed || undefined);
-  const missing = state.unavailable.filter((u) => !u.stored || STORED_MS[u.stored] > barMs);
+  const missing = state.unavailable.filter((u) => !u.stored || INTERVAL_MS[u.stored] > barMs);
   if (missing.length > 0) {
     const from = Math.min(...missing.map((u) => u.from));
     const to = Math.max(...missing.map((u) => u.to));

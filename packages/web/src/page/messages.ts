@@ -1,4 +1,5 @@
 /** What the page tells its user, in words rather than the datafeed's codes. */
+import type { UnavailableRange } from '@candlestream/core';
 
 /** The datafeed's reason for a symbol the datastore does not have (datafeed resolveSymbol). */
 export const UNKNOWN_SYMBOL = 'unknown_symbol';
@@ -111,7 +112,7 @@ export function historyUnavailable(
   from: number,
   to: number,
   now: number,
-  stored?: '1h' | '1d',
+  stored?: UnavailableRange['stored'],
 ): string {
   const span = `${moment(from, now)} – ${moment(to, now)}`;
   if (stored === '1h') return `The source keeps only hourly bars for ${span}: choose 1h or longer.`;

@@ -17,7 +17,7 @@ import type {
 import {
   AppError,
   BACKFILL_MESSAGE_VERSION,
-  CANDLE_SPAN_MS,
+  INTERVAL_MS,
   MINUTE_MS,
   barProblem,
   candleEnd,
@@ -133,9 +133,7 @@ export function pieceCandles(
   const sorted = candles
     .filter((c) => candleEnd(c) > piece.from && c.time < piece.to)
     .filter((c) => barProblem(c) === undefined || (invalid++, false))
-    .sort(
-      (a, b) => a.time - b.time || CANDLE_SPAN_MS[b.span ?? '1m'] - CANDLE_SPAN_MS[a.span ?? '1m'],
-    );
+    .sort((a, b) => a.time - b.time || INTERVAL_MS[b.span ?? '1m'] - INTERVAL_MS[a.span ?? '1m']);
   const write: SpanBar[] = [];
   let until = writtenUntil;
   for (const c of sorted) {

@@ -12,9 +12,10 @@ import type {
   UnavailableRange,
 } from '@candlestream/core';
 import {
-  CANDLE_SPAN_MS,
   MINUTE_MS,
   SECOND_MS,
+  ceilBucket,
+  floorBucket,
   mergeRanges,
   subtractRanges,
   systemClock,
@@ -126,9 +127,6 @@ function isBeyondHistory(error: AppError): boolean {
   return !error.retriable && error.details?.['beyondHistory'] === true;
 }
 
-const floorTo = (t: number, stepMs: number): number => Math.floor(t / stepMs) * stepMs;
-const ceilTo = (t: number, stepMs: number): number => Math.ceil(t / stepMs) * stepMs;
-
 /** Each of `ranges` minus all of `covered`. */
 function minus(ranges: readonly TimeRange[], covered: readonly TimeRange[]): TimeRange[] {
   return ranges.flatMap((r) => subtractRanges(r, covered));
@@ -193,11 +191,10 @@ export function cryptoCompareFetcher(options: CryptoCompareFetcherOptions): Back
     into: Fallback,
   ): Promise<void> => {
     const span = SPAN_OF[resolution] as '1h' | '1d';
-    const stepMs = CANDLE_SPAN_MS[span];
     // Only whole bars that have ended: one still forming would be stored as final.
     const window = {
-      from: floorTo(part.from, stepMs),
-      to: Math.min(ceilTo(part.to, stepMs), floorTo(clock.now(), stepMs)),
+      from: floorBucket(part.from, span),
+      to: Math.min(ceilBucket(part.to, span), floorBucket(clock.now(), span)),
     };
     if (window.to <= window.from) {
       into.missing.push({ ...part, reason });
