@@ -10,10 +10,8 @@ import type {
 export type { BackfillJob } from '@candlestream/core';
 import { QueryTypes } from 'sequelize';
 import type { Repository } from './repository.js';
+import { epochMsSql as MS, fromEpochMsSql as FROM_MS } from './sql-time.js';
 
-const MS = (column: string): string => `(extract(epoch FROM ${column}) * 1000)::float8`;
-const FROM_MS = (param: string): string =>
-  `(TIMESTAMPTZ 'epoch' + ${param} * INTERVAL '1 millisecond')`;
 const COLUMNS = `id, symbol, ${MS('from_ts')} AS "from", ${MS('to_ts')} AS "to", status, ranges,
   waits_on AS "waitsOn", minutes_done AS "done", minutes_total AS "total", topic, error,
   unavailable, requested_by AS "requestedBy", ${MS('created_at')} AS "createdAt",

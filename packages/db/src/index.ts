@@ -3,5 +3,6 @@ export * from './migrate.js';
 export * from './models.js';
 export * from './repository.js';
 export { splitSql } from './sql-split.js';
+export { epochMsSql, fromEpochMsSql } from './sql-time.js';
 export * from './backfill-jobs.js';
 export { isDataError } from './errors.js';

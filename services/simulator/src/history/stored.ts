@@ -21,6 +21,7 @@
 import type { Bar, EpochMs, MarketSymbol, Tick } from '@candlestream/core';
 import { floorBucket } from '@candlestream/core';
 import type { Repository } from '@candlestream/db';
+import { epochMsSql as MS, fromEpochMsSql as FROM_MS } from '@candlestream/db';
 import type { Logger } from '@candlestream/logger';
 import type { HistorySource, ReplayRange } from '../replay/types.js';
 import { expandMinute, hasNoSplittableVolume, EXPANDED_TRADE_OFFSETS_MS } from './expand.js';
@@ -38,16 +39,12 @@ export interface StoredHistoryOptions {
   pageTrades?: number;
 }
 
-const MS = (column: string): string => `(extract(epoch FROM ${column}) * 1000)::float8`;
-/** Keys are bound as float8, so a stored time with sub-millisecond digits still compares equal. */
-const FROM_MS = (param: string): string =>
-  `(TIMESTAMPTZ 'epoch' + ${param} * INTERVAL '1 millisecond')`;
-
 /**
  * The next raw trades after a key ($4 ts, $5 id, $6 symbol) or from $4 on (first page), before
  * $2. One index scan per symbol on the primary key (symbol, ts, trade_id), each stopping after $3
  * rows: ORDER BY ts uses the index and only ties within a millisecond are sorted by id in "C"
  * order (an incremental sort), so a page reads at most $3 rows per symbol whatever the range.
+ * Keys are bound as float8, so a stored time with sub-millisecond digits still compares equal.
  */
 const rawPageSql = (keyed: boolean): string => `
 SELECT t.symbol, ${MS('t.ts')} AS ts, t.trade_id, t.price, t.size, t.side, t.source
