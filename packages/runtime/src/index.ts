@@ -5,3 +5,4 @@ export * from './actor.js';
 export * from './service.js';
 export * from './feed.js';
 export * from './retrying.js';
+export * from './connect.js';

@@ -1,24 +1,15 @@
 import type { BackfillStatus } from '@candlestream/core';
-import { AppError, ENDED_BACKFILL_STATUSES } from '@candlestream/core';
+import { ENDED_BACKFILL_STATUSES } from '@candlestream/core';
 import type { BackfillJob } from '@candlestream/db';
 import { ensureTopics } from '@candlestream/kafka';
+import { connectServiceActor } from '@candlestream/runtime';
 import { fromPromise } from 'xstate';
 import type { PlannedJob } from '../coordinator.machine.js';
 import type { Deps } from './deps.js';
 
 /** Broker reachable, the backfill topics present, the database migrated. */
 export function connectActor(deps: Deps) {
-  return fromPromise<void>(async () => {
-    await deps.stops.settled();
-    const created = await ensureTopics(deps.kafka, Object.values(deps.topics));
-    if (created.length > 0) deps.logger.info('topics created', { topics: created });
-    await deps.publisher.connect();
-    try {
-      await deps.repository.backend();
-    } catch (err) {
-      throw AppError.from(err, 'UNAVAILABLE');
-    }
-  });
+  return connectServiceActor(deps, () => ensureTopics(deps.kafka, Object.values(deps.topics)));
 }
 
 /** How each of `job`'s dependencies ended, for those that have. */
