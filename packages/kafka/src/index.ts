@@ -35,3 +35,4 @@ export {
   type ConsumedMessage,
 } from './consumer.js';
 export { readTopicTail, type TopicTailOptions } from './tail.js';
+export { TopicCollector, type TopicCollectorOptions } from './collector.js';

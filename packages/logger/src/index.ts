@@ -112,6 +112,34 @@ export function silentLogger(): Logger {
   return createLogger({ service: 'test', silent: true });
 }
 
+/** One line a recordingLogger kept. */
+export interface LogLine {
+  level: LogLevel;
+  msg: string;
+  fields: LogFields | undefined;
+}
+
+/**
+ * A logger that keeps its lines in memory (a child's go to the same list), for tests that
+ * check what was said.
+ */
+export function recordingLogger(): { logger: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const at =
+    (level: LogLevel) =>
+    (msg: string, fields?: LogFields): void => {
+      lines.push({ level, msg, fields });
+    };
+  const logger: Logger = {
+    error: at('error'),
+    warn: at('warn'),
+    info: at('info'),
+    debug: at('debug'),
+    child: () => logger,
+  };
+  return { logger, lines };
+}
+
 export function isLogLevel(value: unknown): value is LogLevel {
   return typeof value === 'string' && (LOG_LEVELS as readonly string[]).includes(value);
 }

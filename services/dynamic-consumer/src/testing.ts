@@ -26,13 +26,13 @@ import {
   MINUTE_MS,
 } from '@candlestream/core';
 import { migrate } from '@candlestream/db';
-import type { ConsumedMessage, KafkaClient, OutgoingMessage, TopicSpec } from '@candlestream/kafka';
+import type { KafkaClient, OutgoingMessage, TopicSpec } from '@candlestream/kafka';
 import {
   backfillTopic,
-  BatchConsumer,
   createKafka,
   ensureTopics,
   KafkaPublisher,
+  TopicCollector,
 } from '@candlestream/kafka';
 import { silentLogger } from '@candlestream/logger';
 import type { TestDatabase } from '@candlestream/testkit';
@@ -48,27 +48,6 @@ export const T0 = Date.UTC(2025, 0, 6, 10);
 
 export type Topics = Record<'commands' | 'status' | 'barUpdates' | 'dlq', TopicSpec>;
 
-/** Messages of one topic as a throwaway group reads them, from the beginning. */
-export class Collector {
-  readonly messages: ConsumedMessage[] = [];
-  readonly #consumer: BatchConsumer;
-
-  constructor(kafka: KafkaClient, topic: string) {
-    this.#consumer = new BatchConsumer(kafka, { groupId: uniqueName('collect'), topics: [topic] });
-  }
-
-  start(): Promise<void> {
-    return this.#consumer.start((batch) => {
-      this.messages.push(...batch.messages);
-      return Promise.resolve();
-    });
-  }
-
-  stop(): Promise<void> {
-    return this.#consumer.stop();
-  }
-}
-
 export interface Fixture {
   brokers: string;
   broker: RunningBroker;
@@ -78,9 +57,9 @@ export interface Fixture {
   pool: pg.Pool;
   topics: Topics;
   groupId: string;
-  status: Collector;
-  barUpdates: Collector;
-  dlq: Collector;
+  status: TopicCollector;
+  barUpdates: TopicCollector;
+  dlq: TopicCollector;
   close(): Promise<void>;
 }
 
@@ -109,9 +88,9 @@ export async function startInfra(
   await ensureTopics(kafka, Object.values(topics));
   const publisher = new KafkaPublisher(kafka);
   await publisher.connect();
-  const status = new Collector(kafka, topics.status.name);
-  const barUpdates = new Collector(kafka, topics.barUpdates.name);
-  const dlq = new Collector(kafka, topics.dlq.name);
+  const status = new TopicCollector(kafka, topics.status.name);
+  const barUpdates = new TopicCollector(kafka, topics.barUpdates.name);
+  const dlq = new TopicCollector(kafka, topics.dlq.name);
   await Promise.all([status.start(), barUpdates.start(), dlq.start()]);
   const pool = new pg.Pool({ connectionString: db.url, max: 2 });
   return {

@@ -59,6 +59,12 @@ describe.skipIf(services.skip)('pnpm replay', () => {
     volume: 3 + m / 4,
   }));
 
+  /** `pnpm replay` of the dense ten minutes into `session`. */
+  const pacedArgs = (session: string, speed: string, ...more: string[]): string[] => [
+    ...['--symbols', 'BTC-USD', '--from', iso(PACED), '--to', iso(PACED + 10 * MINUTE_MS)],
+    ...['--speed', speed, '--session', session, ...more],
+  ];
+
   beforeAll(async () => {
     infra = await startInfra(services.get('postgres').url, 'replay');
     const outside = stored.filter((t) => t.ts < CANDLES_AT || t.ts >= CANDLES_AT + 60 * MINUTE_MS);
@@ -155,18 +161,7 @@ describe.skipIf(services.skip)('pnpm replay', () => {
   });
 
   it('at speed 60 ten minutes take ten seconds, within 3%', async () => {
-    const p = replayProcess(infra, [
-      '--symbols',
-      'BTC-USD',
-      '--from',
-      iso(PACED),
-      '--to',
-      iso(PACED + 10 * MINUTE_MS),
-      '--speed',
-      '60',
-      '--session',
-      'paced',
-    ]);
+    const p = replayProcess(infra, pacedArgs('paced', '60'));
     const line = await ended(p, 60_000);
     expect(await p.exited).toBe(0);
     const reader = await TopicReader.start(infra.kafka, 'replay.paced');
@@ -183,18 +178,7 @@ describe.skipIf(services.skip)('pnpm replay', () => {
   });
 
   it('SIGUSR1 pauses (3 s publish nothing), SIGUSR2 resumes with the next message', async () => {
-    const p = replayProcess(infra, [
-      '--symbols',
-      'BTC-USD',
-      '--from',
-      iso(PACED),
-      '--to',
-      iso(PACED + 10 * MINUTE_MS),
-      '--speed',
-      '10',
-      '--session',
-      'signals',
-    ]);
+    const p = replayProcess(infra, pacedArgs('signals', '10'));
     await p.waitForLine((l) => l['msg'] === 'replay started', 60_000);
     await waitUntil(
       'the topic',
@@ -220,21 +204,7 @@ describe.skipIf(services.skip)('pnpm replay', () => {
   });
 
   it('over --control-port: seek makes the next message the first at or after T; step publishes exactly one bar', async () => {
-    const p = replayProcess(infra, [
-      '--symbols',
-      'BTC-USD',
-      '--from',
-      iso(PACED),
-      '--to',
-      iso(PACED + 10 * MINUTE_MS),
-      '--speed',
-      '1',
-      '--session',
-      'controls',
-      '--paused',
-      '--control-port',
-      '0',
-    ]);
+    const p = replayProcess(infra, pacedArgs('controls', '1', '--paused', '--control-port', '0'));
     const { port } = await p.waitForLine((l) => l['msg'] === 'control listening', 60_000);
     const url = `http://127.0.0.1:${String(port)}`;
     const post = async (path: string): Promise<Record<string, unknown>> => {

@@ -3,7 +3,6 @@
  * PostgreSQL with stored history, `pnpm replay` as a process, and a kafkajs reader of what it
  * published.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +12,7 @@ import type { MarketSymbol, Tick } from '@candlestream/core';
 import { decodeTick } from '@candlestream/core';
 import { migrate, Repository } from '@candlestream/db';
 import type { KafkaClient } from '@candlestream/kafka';
-import { BatchConsumer, createKafka } from '@candlestream/kafka';
+import { createKafka, TopicCollector } from '@candlestream/kafka';
 import { silentLogger } from '@candlestream/logger';
 import type { ServiceProcess, TestDatabase } from '@candlestream/testkit';
 import { createTestDatabase, spawnService, waitUntil } from '@candlestream/testkit';
@@ -94,32 +93,27 @@ export interface Received {
   at: number;
 }
 
-/** Everything on `topic` from the beginning, as it arrives (a throwaway group). */
+/** Everything on `topic` from the beginning, as it arrives, decoded (a throwaway group). */
 export class TopicReader {
-  readonly received: Received[] = [];
-  readonly #consumer: BatchConsumer;
+  readonly #collector: TopicCollector;
 
-  private constructor(consumer: BatchConsumer) {
-    this.#consumer = consumer;
+  private constructor(collector: TopicCollector) {
+    this.#collector = collector;
   }
 
   static async start(kafka: KafkaClient, topic: string): Promise<TopicReader> {
-    const consumer = new BatchConsumer(kafka, {
-      groupId: `test-${randomUUID()}`,
-      topics: [topic],
-      fromBeginning: true,
-      maxWaitTimeMs: 100,
+    const collector = new TopicCollector(kafka, topic, { fromBeginning: true, maxWaitTimeMs: 100 });
+    await collector.start();
+    return new TopicReader(collector);
+  }
+
+  /** The trades so far, each with its record's (produce) timestamp. */
+  get received(): Received[] {
+    return this.#collector.messages.map((message) => {
+      const decoded = decodeTick(message.value ?? '');
+      if (!decoded.ok) throw new Error(`not a tick on ${message.topic}: ${decoded.reason}`);
+      return { tick: decoded.value, at: message.timestamp };
     });
-    const reader = new TopicReader(consumer);
-    await consumer.start((batch) => {
-      for (const message of batch.messages) {
-        const decoded = decodeTick(message.value ?? '');
-        if (!decoded.ok) throw new Error(`not a tick on ${topic}: ${decoded.reason}`);
-        reader.received.push({ tick: decoded.value, at: message.timestamp });
-      }
-      return Promise.resolve();
-    });
-    return reader;
   }
 
   get ticks(): Tick[] {
@@ -128,14 +122,14 @@ export class TopicReader {
 
   async waitFor(count: number, timeoutMs = 60_000): Promise<void> {
     await waitUntil(
-      `${String(count)} replayed messages (have ${String(this.received.length)})`,
-      () => this.received.length >= count,
+      `${String(count)} replayed messages (have ${String(this.#collector.messages.length)})`,
+      () => this.#collector.messages.length >= count,
       timeoutMs,
     );
   }
 
   stop(): Promise<void> {
-    return this.#consumer.stop();
+    return this.#collector.stop();
   }
 }
 

@@ -5,36 +5,14 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Tick } from '@candlestream/core';
 import { AppError, decodeTick, encodeTick, parseSymbol } from '@candlestream/core';
-import type { LogFields, Logger } from '@candlestream/logger';
+import type { LogFields, LogLine } from '@candlestream/logger';
+import { recordingLogger } from '@candlestream/logger';
 import type { FileSourceOptions } from './file.js';
 import { createFileSource } from './file.js';
 
 const BTC = parseSymbol('BTC-USD');
 const ETH = parseSymbol('ETH-USD');
 const T0 = Date.UTC(2024, 0, 1, 12); // 1704110400000
-
-interface LogLine {
-  level: string;
-  msg: string;
-  fields: LogFields | undefined;
-}
-
-function recordingLogger(): { logger: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const at =
-    (level: string) =>
-    (msg: string, fields?: LogFields): void => {
-      lines.push({ level, msg, fields });
-    };
-  const logger: Logger = {
-    error: at('error'),
-    warn: at('warn'),
-    info: at('info'),
-    debug: at('debug'),
-    child: () => logger,
-  };
-  return { logger, lines };
-}
 
 let dir: string;
 beforeAll(async () => {

@@ -5,7 +5,8 @@ import { gzipSync } from 'node:zlib';
 import type { EpochMs, MarketSymbol, Tick } from '@candlestream/core';
 import { AppError, encodeTick } from '@candlestream/core';
 import { makeTick, randomTicks, seededRandom } from '@candlestream/core/testing';
-import type { LogFields, Logger } from '@candlestream/logger';
+import type { LogLine } from '@candlestream/logger';
+import { recordingLogger } from '@candlestream/logger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReplayRange } from '../replay/types.js';
 import type { FileHistoryOptions } from './file.js';
@@ -17,29 +18,6 @@ const ETH = 'ETH-USD' as MarketSymbol;
 const SOL = 'SOL-USD' as MarketSymbol;
 const T0 = Date.UTC(2024, 0, 1, 12);
 const ALL: ReplayRange = { symbols: [BTC, ETH], from: T0, to: T0 + 3_600_000 };
-
-interface LogLine {
-  level: string;
-  msg: string;
-  fields: LogFields | undefined;
-}
-
-function recordingLogger(): { logger: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const at =
-    (level: string) =>
-    (msg: string, fields?: LogFields): void => {
-      lines.push({ level, msg, fields });
-    };
-  const logger: Logger = {
-    error: at('error'),
-    warn: at('warn'),
-    info: at('info'),
-    debug: at('debug'),
-    child: () => logger,
-  };
-  return { logger, lines };
-}
 
 let dir: string;
 beforeAll(async () => {
