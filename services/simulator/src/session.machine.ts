@@ -120,15 +120,8 @@ export const sessionMachine = setup({
         'REPLAY.STATUS': { actions: assign({ status: ({ event }) => event.status }) },
         'REPLAY.ENDED': {
           target: 'ended',
-          actions: assign({
-            summary: ({ event }) => event.summary,
-            status: ({ context, event }) =>
-              context.status && {
-                ...context.status,
-                state: 'ended' as const,
-                messages: event.summary.messages,
-              },
-          }),
+          // The actor reported its last status (state ended) just before.
+          actions: assign({ summary: ({ event }) => event.summary }),
         },
         'REPLAY.FAILED': {
           target: 'failed',

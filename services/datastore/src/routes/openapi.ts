@@ -22,6 +22,16 @@ const bar = {
   },
   required: ['time', 'open', 'high', 'low', 'close', 'volume'],
 };
+/** What the source could not provide of a job (`stored`: the coarser candles kept instead). */
+const unavailableRange = {
+  type: 'object',
+  properties: {
+    from: { type: 'string', format: 'date-time' },
+    to: { type: 'string', format: 'date-time' },
+    reason: { type: 'string' },
+    stored: { enum: ['1h', '1d'] },
+  },
+};
 const backfillHandle = {
   type: 'object',
   description:
@@ -31,17 +41,8 @@ const backfillHandle = {
     status: { enum: BACKFILL_STATUSES },
     unavailable: {
       type: 'array',
-      description:
-        'after ?wait saw the job end: what the source could not provide (stored: the coarser candles kept there instead)',
-      items: {
-        type: 'object',
-        properties: {
-          from: { type: 'string', format: 'date-time' },
-          to: { type: 'string', format: 'date-time' },
-          reason: { type: 'string' },
-          stored: { enum: ['1h', '1d'] },
-        },
-      },
+      description: 'after ?wait saw the job end: what the source could not provide',
+      items: unavailableRange,
     },
   },
   required: ['id', 'status'],
@@ -68,14 +69,7 @@ const backfillJob = {
     unavailable: {
       type: 'array',
       description: 'what the source could not provide, and why',
-      items: {
-        type: 'object',
-        properties: {
-          from: { type: 'string', format: 'date-time' },
-          to: { type: 'string', format: 'date-time' },
-          reason: { type: 'string' },
-        },
-      },
+      items: unavailableRange,
     },
     requestedBy: { type: ['string', 'null'] },
   },

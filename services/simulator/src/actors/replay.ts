@@ -20,8 +20,6 @@ export interface ReplayDeps {
   clock: Clock;
   /** Most trades per send; default the engine's. */
   maxBatch?: number;
-  /** Sees every status (the CLI's status line) beside the machine. */
-  onStatus?: (engine: ReplayEngine) => void;
 }
 
 export function replayActor(deps: ReplayDeps) {
@@ -37,7 +35,6 @@ export function replayActor(deps: ReplayDeps) {
     });
     const report = (): void => {
       sendBack({ type: 'REPLAY.STATUS', status: engine.status() } satisfies ReplayEvent);
-      deps.onStatus?.(engine);
     };
     const timer = deps.clock.setInterval(report, STATUS_INTERVAL_MS);
     receive((event) => {

@@ -13,12 +13,12 @@ import { createKafka, ensureTopics, KafkaPublisher, replayTopic } from '@candles
 import type { Logger } from '@candlestream/logger';
 import { createLogger } from '@candlestream/logger';
 import type { OpsServer } from '@candlestream/runtime';
-import { createActor, fromPromise } from 'xstate';
+import { createActor, fromPromise, waitFor } from 'xstate';
 import { replayActor } from '../actors/replay.js';
 import { loadReplayConfig } from '../config.js';
 import { fileHistory, storedHistory } from '../history/index.js';
 import { kafkaSink } from '../replay/kafka-sink.js';
-import type { HistorySource, ReplayStatus } from '../replay/types.js';
+import type { HistorySource } from '../replay/types.js';
 import type { ControlEvent } from '../session.machine.js';
 import { sessionMachine } from '../session.machine.js';
 import type { ReplayArgs } from './args.js';
@@ -133,7 +133,6 @@ interface ReplayContext {
 
 async function replay(args: ReplayArgs, c: ReplayContext): Promise<number> {
   const { io, logger } = c;
-  let latest: ReplayStatus | undefined;
   const machine = sessionMachine.provide({
     actors: {
       prepare: fromPromise(async () => {
@@ -146,9 +145,6 @@ async function replay(args: ReplayArgs, c: ReplayContext): Promise<number> {
         range: { symbols: args.symbols, from: args.from, to: args.to },
         speed: args.speed,
         clock: c.clock,
-        onStatus: (engine) => {
-          latest = engine.status();
-        },
       }),
     },
   });
@@ -160,7 +156,7 @@ async function replay(args: ReplayArgs, c: ReplayContext): Promise<number> {
 
   // Status: redrawn in place on a terminal, a plain line every few seconds otherwise.
   const draw = (): void => {
-    const status = latest ?? actor.getSnapshot().context.status;
+    const status = actor.getSnapshot().context.status;
     if (!status) return;
     if (c.tty) io.stdout.write(`\r${statusLine(status)}\u001b[K`);
     else logger.info('replay status', { ...status });
@@ -190,28 +186,17 @@ async function replay(args: ReplayArgs, c: ReplayContext): Promise<number> {
       io.stdin,
       {
         playing: () => snapshot().hasTag('playing'),
-        speed: () => latest?.speed ?? args.speed,
+        speed: () => snapshot().context.status?.speed ?? args.speed,
         stepMs: args.stepMs,
       },
       control,
     ),
   );
 
-  const ended = new Promise<void>((resolve) => {
-    actor.subscribe({ complete: resolve, error: () => resolve() });
-  });
   actor.start();
   // Controls reach the engine once it runs: the control port opens then, not while preparing.
-  await new Promise<void>((resolve) => {
-    const check = (): void => {
-      const s = actor.getSnapshot();
-      if (s.status !== 'active' || s.matches('running')) {
-        subscription.unsubscribe();
-        resolve();
-      }
-    };
-    const subscription = actor.subscribe(check);
-    check();
+  await waitFor(actor, (s) => s.status !== 'active' || s.matches('running'), {
+    timeout: Infinity,
   });
   let server: OpsServer | undefined;
   if (args.controlPort !== undefined && actor.getSnapshot().status === 'active') {
@@ -219,7 +204,7 @@ async function replay(args: ReplayArgs, c: ReplayContext): Promise<number> {
       port: args.controlPort,
       stepMs: args.stepMs,
       control,
-      status: () => latest,
+      status: () => snapshot().context.status,
     });
     c.closers.push(() => server?.close());
     // Also tells scripts and tests that passed --control-port 0 where it listens.
@@ -235,7 +220,7 @@ async function replay(args: ReplayArgs, c: ReplayContext): Promise<number> {
       speed: args.speed,
       topic: args.topic,
     });
-  await ended;
+  await waitFor(actor, (s) => s.status !== 'active', { timeout: Infinity });
   const final = snapshot();
   draw();
   if (c.tty) io.stdout.write('\n');
