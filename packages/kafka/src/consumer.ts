@@ -1,4 +1,4 @@
-import type { Consumer, Kafka } from 'kafkajs';
+import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 
 export interface ConsumedMessage {
   topic: string;
@@ -58,6 +58,23 @@ export function headersOf(raw: Record<string, RawHeaderValue> | undefined): Reco
   return out;
 }
 
+/** A record kafkajs fetched, as the platform hands it on. */
+export function consumedMessage(
+  topic: string,
+  partition: number,
+  m: KafkaMessage,
+): ConsumedMessage {
+  return {
+    topic,
+    partition,
+    offset: m.offset,
+    key: m.key ?? null,
+    value: m.value ?? null,
+    headers: headersOf(m.headers),
+    timestamp: Number(m.timestamp),
+  };
+}
+
 /**
  * How long the group waits for a silent member before handing its partitions to the others: a
  * killed consumer's partitions are idle this long. Kafka's own default is 45 s; 10 s keeps a
@@ -111,15 +128,9 @@ export class BatchConsumer {
         const { batch } = payload;
         if (batch.messages.length === 0 || !payload.isRunning() || payload.isStale()) return;
         const heartbeat = (): Promise<void> => payload.heartbeat();
-        const messages: ConsumedMessage[] = batch.messages.map((m) => ({
-          topic: batch.topic,
-          partition: batch.partition,
-          offset: m.offset,
-          key: m.key ?? null,
-          value: m.value ?? null,
-          headers: headersOf(m.headers),
-          timestamp: Number(m.timestamp),
-        }));
+        const messages = batch.messages.map((m) =>
+          consumedMessage(batch.topic, batch.partition, m),
+        );
         await handler(
           {
             topic: batch.topic,

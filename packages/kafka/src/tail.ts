@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle } from '@candlestream/core';
 import { AppError, systemClock } from '@candlestream/core';
 import type { Kafka } from 'kafkajs';
-import { headersOf, type ConsumedMessage } from './consumer.js';
+import { consumedMessage, type ConsumedMessage } from './consumer.js';
 
 export interface TopicTailOptions {
   /** At most this many of the newest records of each partition. */
@@ -81,15 +81,7 @@ export async function readTopicTail(
             for (const m of batch.messages) {
               const offset = BigInt(m.offset);
               if (offset < range.from || offset >= range.high) continue;
-              read.get(batch.partition)!.push({
-                topic,
-                partition: batch.partition,
-                offset: m.offset,
-                key: m.key ?? null,
-                value: m.value ?? null,
-                headers: headersOf(m.headers),
-                timestamp: Number(m.timestamp),
-              });
+              read.get(batch.partition)!.push(consumedMessage(topic, batch.partition, m));
               if (offset === range.high - 1n) pending.delete(batch.partition);
             }
             if (pending.size === 0) resolve();
