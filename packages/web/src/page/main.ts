@@ -4,7 +4,8 @@
  * Library has been placed in charting_library/ (docs/CHART.md), it is used with the same datafeed.
  */
 import type { Bar, LibrarySymbolInfo, ResolutionString } from '@candlestream/datafeed';
-import { createDatafeed } from '@candlestream/datafeed';
+import { systemClock } from '@candlestream/core';
+import { createDatafeed, streamUrl } from '@candlestream/datafeed';
 import type {
   CandlestickData,
   HistogramData,
@@ -34,6 +35,8 @@ import {
 import type { StudyId, StudyPoint } from './indicators.js';
 import { parseStudies, STUDIES, STUDY_IDS, Study } from './indicators.js';
 import { cannotShow, fewCandles, price, tokenNeeded, volume as volumeText } from './messages.js';
+import type { ReplayMode, ReplaySocket } from './replay.js';
+import { mountReplay } from './replay.js';
 
 /** Set by vite.config.ts: whether a licensed Charting Library was in charting_library/ at build. */
 declare const __CHARTING_LIBRARY__: boolean;
@@ -201,6 +204,8 @@ const view = {
   reloadAgain: false,
   /** Reloads of the loaded range done, for tests. */
   reloads: 0,
+  /** A replay's start (epoch ms): history is shown up to it only, no live updates (replay.ts). */
+  until: undefined as number | undefined,
 };
 let pollTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -308,11 +313,16 @@ async function reloadLoaded(): Promise<void> {
     const from = Number.isFinite(oldest)
       ? Math.max(EARLIEST_MS, oldest)
       : Date.now() - FIRST_SPAN_MS;
-    const limit = Math.min(MAX_RELOAD_BARS, Math.ceil((Date.now() - from) / width) + 2);
-    const answer = await ohlcv(view.symbol, view.resolution, { startDate: from, limit });
+    const end = view.until ?? Date.now();
+    const limit = Math.min(MAX_RELOAD_BARS, Math.ceil((end - from) / width) + 2);
+    const answer = await ohlcv(view.symbol, view.resolution, {
+      startDate: from,
+      ...(view.until === undefined ? {} : { endDate: view.until }),
+      limit,
+    });
     if (generation !== view.generation) return;
     const newest = answer.bars[answer.bars.length - 1]?.time ?? Number.NEGATIVE_INFINITY;
-    // Live bars that came in while the request ran stay.
+    // Live (or replayed) bars that came in while the request ran stay.
     const next = [...answer.bars, ...view.bars.filter((b) => b.time > newest)];
     const range = chart.timeScale().getVisibleLogicalRange();
     const before = view.bars.map((b) => b.time);
@@ -509,6 +519,10 @@ function setUpChart(): void {
     publishRange(range);
   });
   chart.subscribeCrosshairMove(onCrosshairMove);
+  // Replay mode: a bar clicked while a start is being picked is the start (its open time).
+  chart.subscribeClick((param) => {
+    if (typeof param.time === 'number') replay?.pick(param.time * 1_000);
+  });
   new ResizeObserver(fitLegend).observe($('chart'));
 }
 
@@ -632,8 +646,14 @@ function pressIntervalButton(resolution: ResolutionString): void {
 /**
  * Shows `symbol` at `resolution`. The chart on screen stays, live, until the new one has loaded:
  * a symbol the platform does not have, or a failed load, leaves a notice over a chart still usable.
+ * With `until` (a replay's start) only the bars opening before it, and no live updates: the
+ * replay's bars come from its session (replay.ts). Whether the chart was replaced.
  */
-async function select(symbol: string, resolution: ResolutionString): Promise<void> {
+async function select(
+  symbol: string,
+  resolution: ResolutionString,
+  until?: number,
+): Promise<boolean> {
   const request = ++view.request;
   pressIntervalButton(resolution);
   if (view.bars.length === 0) showMessage('loading…');
@@ -645,19 +665,22 @@ async function select(symbol: string, resolution: ResolutionString): Promise<voi
   const askedAt = Date.now();
   try {
     info = await resolve(symbol);
-    first = await ohlcv(symbol, resolution, { limit: count });
+    first = await ohlcv(symbol, resolution, {
+      limit: count,
+      ...(until === undefined ? {} : { endDate: until }),
+    });
   } catch (err) {
-    if (request !== view.request) return;
+    if (request !== view.request) return false;
     document.body.dataset['loading'] = 'false';
     const reason = (err as Error).message;
-    if (await authNeeded()) return;
+    if (await authNeeded()) return false;
     pressIntervalButton(view.resolution);
     $<HTMLInputElement>('symbol').value = view.symbol;
     showNotice(cannotShow(symbol, reason, view.known));
     if (view.bars.length === 0) showMessage(undefined);
-    return;
+    return false;
   }
-  if (request !== view.request) return;
+  if (request !== view.request) return false;
   const generation = ++view.generation;
   if (view.listener) feed.unsubscribeBars(view.listener);
   Object.assign(view, {
@@ -668,10 +691,14 @@ async function select(symbol: string, resolution: ResolutionString): Promise<voi
     exhausted: false,
     listener: '',
     hoverTime: undefined,
-    from: Math.min(askedAt - count * width, first.bars[0]?.time ?? Number.POSITIVE_INFINITY),
+    from: Math.min(
+      (until ?? askedAt) - count * width,
+      first.bars[0]?.time ?? Number.POSITIVE_INFINITY,
+    ),
     history: IDLE,
     olderJob: '',
     reloadAgain: false,
+    until,
   });
   clearTimeout(pollTimer);
   pollTimer = undefined;
@@ -684,12 +711,25 @@ async function select(symbol: string, resolution: ResolutionString): Promise<voi
   frame();
   // No bars at all: the few-bars note says so (renderFewBars), as it does for a few.
   showMessage(undefined);
+  if (until !== undefined) return true;
   view.listener = `page-${generation}`;
   // Reset (the stream was lost a while, or a backfill of the symbol stored history): the loaded
   // range is read again where the user is, rather than the chart starting over at the newest.
   feed.subscribeBars(info, resolution, onTick, view.listener, () => {
     if (generation === view.generation) void reloadLoaded();
   });
+  return true;
+}
+
+/**
+ * The user picked a symbol or an interval. While replaying, an interval goes to the replay
+ * (its history and subscription at the new interval); another symbol leaves replay mode, since a
+ * session replays the symbols it was made with, once the new symbol has loaded.
+ */
+async function choose(symbol: string, resolution: ResolutionString): Promise<void> {
+  if (replay?.replaying && symbol === view.symbol) return replay.changeInterval(resolution);
+  const shown = await select(symbol, resolution);
+  if (shown && replay?.replaying) await replay.exit(false);
 }
 
 /**
@@ -715,7 +755,7 @@ function setUpControls(): void {
     button.type = 'button';
     button.textContent = label;
     button.dataset['resolution'] = resolution;
-    button.addEventListener('click', () => void select(view.symbol, resolution));
+    button.addEventListener('click', () => void choose(view.symbol, resolution));
     nav.append(button);
   }
   const studies = $('studies');
@@ -751,7 +791,7 @@ function setUpControls(): void {
   });
   $('search').addEventListener('submit', (event) => {
     event.preventDefault();
-    if (input.value.trim()) void select(input.value.trim().toUpperCase(), view.resolution);
+    if (input.value.trim()) void choose(input.value.trim().toUpperCase(), view.resolution);
   });
 }
 
@@ -776,6 +816,7 @@ async function chartingLibrary(): Promise<boolean> {
   if (!tv) return false;
   $('intervals').hidden = true;
   $('search').hidden = true;
+  $('replay-toggle').hidden = true; // replay mode draws with Lightweight Charts only
   new tv.widget({
     container: $('chart'),
     datafeed: feed,
@@ -789,10 +830,46 @@ async function chartingLibrary(): Promise<boolean> {
   return true;
 }
 
+/** Replay mode (replay.ts), once the chart is set up. */
+let replay: ReplayMode | undefined;
+
+function setUpReplay(): void {
+  replay = mountReplay({
+    symbol: () => view.symbol,
+    resolution: () => view.resolution,
+    request: async (method, path, body) => {
+      const response = await fetch(path, {
+        method,
+        headers: {
+          ...authHeaders(),
+          ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      return {
+        status: response.status,
+        body: (await response.json().catch(() => undefined)) as unknown,
+      };
+    },
+    showBefore: (resolution, end) => select(view.symbol, resolution, end),
+    onBar: onTick,
+    goLive: async () => {
+      await select(view.symbol, view.resolution);
+    },
+    notice: showNotice,
+    openSocket: () => new WebSocket(streamUrl(location.origin, token)) as unknown as ReplaySocket,
+    clock: systemClock,
+  });
+  // For tests and debugging (docs/CHART.md, state for tests): the bars the chart holds.
+  Object.assign(window, { candlestream: { bars: (): Bar[] => view.bars.map((b) => ({ ...b })) } });
+}
+
 async function start(): Promise<void> {
   if (await chartingLibrary()) return;
   setUpChart();
   setUpControls();
+  setUpReplay();
   const found = await new Promise<{ symbol: string }[]>((ok) => feed.searchSymbols('', '', '', ok));
   view.known = found.map((item) => item.symbol);
   const wanted = view.studies;
