@@ -1,5 +1,6 @@
 /**
- * What the chart page's Chromium e2e tests share (chart.e2e.test.ts, chart-fresh.e2e.test.ts):
+ * What the chart page's Chromium e2e tests share (chart.e2e.test.ts, chart-fresh.e2e.test.ts,
+ * chart-history.e2e.test.ts, chart-replay.e2e.test.ts):
  * the platform started as processes the way `pnpm start` runs them, the browser, and reading the
  * page's state and pixels.
  */
@@ -9,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBroker } from '@candlestream/broker';
-import { migrate } from '@candlestream/db';
+import type { Bar, Tick } from '@candlestream/core';
+import { migrate, Repository } from '@candlestream/db';
 import { silentLogger } from '@candlestream/logger';
 import type { ServiceProcess } from '@candlestream/testkit';
 import { createTestDatabase, spawnService, uniqueName } from '@candlestream/testkit';
@@ -51,6 +53,8 @@ export interface Platform {
   start(service: string, extra?: Record<string, string>): ServiceProcess;
   /** Starts a datastore and returns its base URL once it listens. */
   startDatastore(extra?: Record<string, string>): Promise<string>;
+  /** The platform's database (DATABASE_URL of its services), for tests that store data directly. */
+  databaseUrl: string;
   stop(): Promise<void>;
 }
 
@@ -87,6 +91,7 @@ export async function startPlatform(
   await consumer.waitForLine((l) => l['to'] === 'consuming.healthy', 60_000);
   return {
     start,
+    databaseUrl: db.url,
     async startDatastore(extra = {}) {
       const datastore = start('datastore', extra);
       const listening = await datastore.waitForLine((l) => l['msg'] === 'listening', 60_000);
@@ -203,3 +208,23 @@ const DRAWN_CANDLES = `(() => {
   }
   return { paneWidth: width / scale, candles };
 })()`;
+
+/**
+ * Stores `ticks` in the platform's database as the fixed consumer would (Repository.insertTrades
+ * merges them into their minutes), so a test knows every trade behind the bars it reads.
+ */
+export async function storeTrades(platform: Platform, ticks: readonly Tick[]): Promise<void> {
+  const repository = new Repository({ url: platform.databaseUrl, logger: silentLogger() });
+  try {
+    for (let i = 0; i < ticks.length; i += STORE_BATCH_TRADES)
+      await repository.insertTrades(ticks.slice(i, i + STORE_BATCH_TRADES));
+  } finally {
+    await repository.close();
+  }
+}
+const STORE_BATCH_TRADES = 2_000;
+
+/** The bars the chart holds (the page's `window.candlestream.bars()`), times epoch ms. */
+export function chartBars(page: Page): Promise<Bar[]> {
+  return page.evaluate<Bar[]>('window.candlestream.bars()');
+}

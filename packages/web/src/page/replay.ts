@@ -244,8 +244,11 @@ export function parseReplayMessage(data: unknown): ReplayMessage | undefined {
 export function replayFailed(what: string, status: number, error: string | undefined): string {
   if (status === 0)
     return `Could not ${what}: the datastore did not answer (${error ?? 'no reason'}).`;
-  if (status === 503)
-    return `Could not ${what}: the replay service is not available (${error ?? 'HTTP 503'}). Is the simulator running?`;
+  if (status === 503) {
+    // The datastore's words name the simulator when it is the one not answering.
+    const said = error?.replace(/\.$/, '') ?? 'the replay service is not available';
+    return `Could not ${what}: ${said}${/simulator/i.test(said) ? '.' : '; is the simulator running?'}`;
+  }
   if (status === 404)
     return `Could not ${what}: the replay session is gone (${error ?? 'not found'}).`;
   if (status === 409) return `Could not ${what}: the replay has already ended.`;

@@ -170,8 +170,11 @@ describe('the page side of a replay', () => {
   });
 
   it('says why a request failed in words, the simulator named on a 503', () => {
-    expect(replayFailed('start the replay', 503, 'simulator did not answer')).toMatch(
-      /not available \(simulator did not answer\)\. Is the simulator running\?/,
+    expect(replayFailed('start the replay', 503, 'the simulator did not answer in 5 s.')).toBe(
+      'Could not start the replay: the simulator did not answer in 5 s.',
+    );
+    expect(replayFailed('start the replay', 503, undefined)).toBe(
+      'Could not start the replay: the replay service is not available; is the simulator running?',
     );
     expect(replayFailed('play the replay', 409, 'ended')).toBe(
       'Could not play the replay: the replay has already ended.',
@@ -323,7 +326,7 @@ describe('a replay session in the page', () => {
     h.mode.enter();
     await h.mode.start(FROM);
     expect(h.mode.mode).toBe('picking');
-    expect(h.notices.at(-1)).toMatch(/Is the simulator running\?/);
+    expect(h.notices.at(-1)).toBe('Could not start the replay: the simulator did not answer.');
     expect(h.shown).toEqual([]);
     expect(h.sockets).toEqual([]);
   });
