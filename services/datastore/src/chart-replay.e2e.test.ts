@@ -439,6 +439,31 @@ describe.skipIf(services.skip || skipBrowser)(
       await page.close();
     });
 
+    it('played to its end it says ended, keeps the replayed bars and takes no more controls', async () => {
+      const { page, errors } = await openChart();
+      await enterReplay(page);
+      const start = newest - 4 * MINUTE_MS;
+      await page.locator('#replay-speed').selectOption('max');
+      await typeStart(page, start);
+      await until(page, "d.replay === 'paused' && d.replaySpeed === 'max'");
+      await page.locator('#replay-play').click();
+      await until(page, "d.replay === 'ended'", 30_000);
+      await settled(page);
+      expect(await page.locator('#replay-status').innerText()).toMatch(
+        /^ended · .* · 100% \(the end of the range\)$/,
+      );
+      expect(await page.locator('#replay-play').isDisabled()).toBe(true);
+      expect(await page.locator('#replay-step').isDisabled()).toBe(true);
+      expectSameBars(
+        (await chartBars(page)).filter((b) => b.time >= start),
+        await storedBars('1m', start, newest + MINUTE_MS),
+      );
+      await page.locator('#replay-exit').click();
+      await until(page, `d.replay === 'off' && Number(d.lastTime) === ${String(newest)}`);
+      expect(errors).toEqual([]);
+      await page.close();
+    });
+
     // Last: it stops the simulator.
     it('without the simulator, starting a replay says so in the notice and the chart stays live', async () => {
       await simulator.kill();
