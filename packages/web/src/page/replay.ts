@@ -416,10 +416,7 @@ export class ReplayMode {
     if (generation !== this.#generation) {
       // Left replay mode meanwhile: the session made for nothing is ended at once.
       const made = parseReplayView(answer?.body);
-      if (made)
-        void this.#host.request('POST', `/replays/${encodeURIComponent(made.id)}`, {
-          action: 'end',
-        });
+      if (made) this.#end(made.id);
       return;
     }
     const view = answer && answer.status === 201 ? parseReplayView(answer.body) : undefined;
@@ -437,7 +434,7 @@ export class ReplayMode {
     const shown = await this.#load(this.#host.resolution(), generation);
     if (generation !== this.#generation) return;
     if (!shown) {
-      void this.#host.request('POST', `/replays/${encodeURIComponent(view.id)}`, { action: 'end' });
+      this.#end(view.id);
       this.#view = undefined;
       this.#phase = 'picking';
       this.#host.onChange();
@@ -506,13 +503,15 @@ export class ReplayMode {
     this.#closeSocket();
     this.#host.notice(undefined);
     this.#host.onChange();
-    if (view && view.state !== 'ended' && view.state !== 'failed') {
-      // Best effort: a session nobody ends is removed by the server once idle.
-      this.#host
-        .request('POST', `/replays/${encodeURIComponent(view.id)}`, { action: 'end' })
-        .catch((err: unknown) => console.warn('ending the replay session failed', err));
-    }
+    if (view && view.state !== 'ended' && view.state !== 'failed') this.#end(view.id);
     if (live && wasReplaying) await this.#host.goLive();
+  }
+
+  /** Ends a session, best effort: one nobody ends is removed by the server once idle. */
+  #end(id: string): void {
+    this.#host
+      .request('POST', `/replays/${encodeURIComponent(id)}`, { action: 'end' })
+      .catch((err: unknown) => console.warn('ending the replay session failed', err));
   }
 
   /** Shows the history before the start at `resolution`, then subscribes the session at it. */
