@@ -142,6 +142,24 @@ export const vars = {
   /** Prefix of every Redis key the platform writes (several deployments can share a Redis). */
   cachePrefix: () =>
     envVar<string>('CACHE_PREFIX', Joi.string().max(100), { fallback: 'candlestream:' }),
+  /**
+   * How long a chart replay session nobody touches lives before it and its topic are removed: the
+   * simulator removes it, the datastore touches the ones it streams (the same setting for both).
+   */
+  replayIdleTimeoutMs: () =>
+    envVar<number>(
+      'REPLAY_IDLE_TIMEOUT_MS',
+      Joi.number()
+        .integer()
+        .min(1_000)
+        .max(7 * 24 * 3_600_000)
+        .messages({
+          'number.base': '{{#label}} must be a whole number of milliseconds',
+          'number.min': '{{#label}} must be between 1000 ms and 7 days',
+          'number.max': '{{#label}} must be between 1000 ms and 7 days',
+        }),
+      { fallback: 600_000 },
+    ),
   /** Any other variable a service needs, with its own schema. */
   custom: <T>(name: string, schema: Joi.Schema, options: VarOptions = {}) =>
     envVar<T>(name, schema, options),

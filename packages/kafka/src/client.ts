@@ -74,6 +74,17 @@ export async function ensureTopics(kafka: Kafka, topics: readonly TopicSpec[]): 
 }
 
 /** Deletes these topics; ones already gone are not an error. Returns the names it deleted. */
+/** The names of every topic on the broker. */
+export async function listTopics(kafka: Kafka): Promise<string[]> {
+  const admin: Admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await admin.listTopics();
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 export async function deleteTopics(kafka: Kafka, names: readonly string[]): Promise<string[]> {
   if (names.length === 0) return [];
   const admin: Admin = kafka.admin();

@@ -2,6 +2,7 @@ export {
   createKafka,
   deleteTopics,
   ensureTopics,
+  listTopics,
   type KafkaClient,
   type KafkaOptions,
 } from './client.js';

@@ -8,7 +8,8 @@ export interface TopicSpec {
   configs?: Record<string, string>;
 }
 
-const WEEK_MS = 7 * 24 * 60 * 60 * 1_000;
+const DAY_MS = 24 * 60 * 60 * 1_000;
+const WEEK_MS = 7 * DAY_MS;
 
 /**
  * The fixed topics. Trades are keyed by symbol, so one symbol's trades stay in one partition and
@@ -41,6 +42,18 @@ export const TOPICS = {
     partitions: 6,
     configs: { 'retention.ms': String(WEEK_MS) },
   },
+  /** Replay sessions' commands (datastore → simulator), keyed by session: one session's in order. */
+  replayCommands: {
+    name: 'replay-commands',
+    partitions: 6,
+    configs: { 'retention.ms': String(DAY_MS) },
+  },
+  /** Replay sessions' status (simulator → datastore), keyed by session. */
+  replayStatus: {
+    name: 'replay-status',
+    partitions: 6,
+    configs: { 'retention.ms': String(DAY_MS) },
+  },
 } as const satisfies Record<string, TopicSpec>;
 
 /**
@@ -52,7 +65,7 @@ export function backfillTopic(name: string): TopicSpec {
 }
 
 /** A replay session's topic (`replay.<session>`) keeps its trades this long. */
-export const REPLAY_RETENTION_MS = 24 * 60 * 60 * 1_000;
+export const REPLAY_RETENTION_MS = DAY_MS;
 
 /**
  * A replay session's topic: one partition, so consumers read the trades of every symbol in the

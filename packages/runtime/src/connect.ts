@@ -19,15 +19,21 @@ export interface ConnectDeps {
  * does not answer is UNAVAILABLE, which the machine retries.
  */
 export function connectServiceActor(deps: ConnectDeps, ensureTopics: () => Promise<string[]>) {
-  return fromPromise<void>(async () => {
-    await deps.stops.settled();
-    const created = await ensureTopics();
-    if (created.length > 0) deps.logger.info('topics created', { topics: created });
-    await deps.publisher.connect();
-    try {
-      await deps.repository.backend();
-    } catch (err) {
-      throw AppError.from(err, 'UNAVAILABLE');
-    }
-  });
+  return fromPromise<void>(() => connectService(deps, ensureTopics));
+}
+
+/** What `connectServiceActor` does, for a connect actor that does more after it. */
+export async function connectService(
+  deps: ConnectDeps,
+  ensureTopics: () => Promise<string[]>,
+): Promise<void> {
+  await deps.stops.settled();
+  const created = await ensureTopics();
+  if (created.length > 0) deps.logger.info('topics created', { topics: created });
+  await deps.publisher.connect();
+  try {
+    await deps.repository.backend();
+  } catch (err) {
+    throw AppError.from(err, 'UNAVAILABLE');
+  }
 }

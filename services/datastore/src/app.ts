@@ -5,6 +5,7 @@ import { LATENCY_BUCKETS_S } from '@candlestream/runtime';
 import express from 'express';
 import helmet from 'helmet';
 import type { BackfillDesk } from './backfills.js';
+import type { ReplayDesk } from './replays.js';
 import type { BarService } from './bars.js';
 import type { Authenticator } from './http/auth.js';
 import { ConcurrencyGate, limitConcurrency } from './http/concurrency.js';
@@ -12,6 +13,7 @@ import { requireAuth } from './http/auth.js';
 import type { RateLimiter } from './http/rate-limit.js';
 import { limitFailedAuth, rateLimit } from './http/rate-limit.js';
 import { backfillsRouter } from './routes/backfills.js';
+import { replaysRouter } from './routes/replays.js';
 import { errorHandler, notFound } from './routes/errors.js';
 import { ohlcvRouter } from './routes/ohlcv.js';
 import { docsPage, OPENAPI } from './routes/openapi.js';
@@ -24,6 +26,8 @@ export interface AppDeps {
   now: () => EpochMs;
   /** Backfills (POST/GET /backfills, history misses); without it those routes are absent. */
   backfills?: BackfillDesk | undefined;
+  /** Replay sessions (POST/GET /replays); without it those routes are absent. */
+  replays?: ReplayDesk | undefined;
   auth: Authenticator;
   limiter: RateLimiter;
   /** Bounds history requests in flight, per client and in total (default: its own constants). */
@@ -107,7 +111,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.use(
-    ['/ohlcv', '/udf', '/backfills'],
+    ['/ohlcv', '/udf', '/backfills', '/replays'],
     requireAuth(deps.auth),
     limitFailedAuth(deps.limiter),
     rateLimit(deps.limiter),
@@ -119,6 +123,10 @@ export function createApp(deps: AppDeps): express.Express {
   if (deps.backfills) {
     app.use('/backfills', express.json({ limit: MAX_BODY_BYTES }));
     app.use(backfillsRouter({ backfills: deps.backfills, symbols: deps.symbols }));
+  }
+  if (deps.replays) {
+    app.use('/replays', express.json({ limit: MAX_BODY_BYTES }));
+    app.use(replaysRouter({ replays: deps.replays, symbols: deps.symbols, now: deps.now }));
   }
   // The chart page (built by `pnpm install`) and, if one was placed there, a licensed Charting Library.
   if (deps.webDir) app.use(express.static(deps.webDir, { index: 'index.html' }));

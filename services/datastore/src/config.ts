@@ -61,6 +61,8 @@ const spec = {
   ),
   /** Proxies trusted to name the client in X-Forwarded-For; unset: the header is never used. */
   trustProxy: vars.custom<string[] | undefined>('TRUST_PROXY', trustProxySchema()),
+  /** The simulator's idle timeout for replay sessions: watched ones are touched within it. */
+  replayIdleTimeoutMs: vars.replayIdleTimeoutMs(),
   /** Most bars one answer may hold; a longer range is a 400 that says so. */
   maxBars: vars.custom<number>('MAX_BARS', Joi.number().integer().min(100).max(1_000_000), {
     fallback: 20_000,

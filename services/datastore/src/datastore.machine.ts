@@ -43,6 +43,8 @@ export const datastoreMachine = setup({
     connect: fromPromise<void>(() => notProvided('connect')),
     follow: fromCallback<DatastoreEvent>(() => notProvided('follow')),
     followBackfills: fromCallback<DatastoreEvent>(() => notProvided('followBackfills')),
+    /** replay-status into the replay desk: /replays and /stream's replay messages. */
+    followReplays: fromCallback<DatastoreEvent>(() => notProvided('followReplays')),
     shutdown: fromPromise<void>(() => notProvided('shutdown')),
   },
   delays: {
@@ -78,8 +80,9 @@ export const datastoreMachine = setup({
     },
     live: {
       entry: 'resetFailures',
-      // bar-updates for the live view, and backfill-status for /stream's `history` messages.
-      invoke: [{ src: 'follow' }, { src: 'followBackfills' }],
+      // bar-updates for the live view, backfill-status for /stream's `history` messages, and
+      // replay-status for the chart's replay sessions.
+      invoke: [{ src: 'follow' }, { src: 'followBackfills' }, { src: 'followReplays' }],
       initial: 'healthy',
       states: {
         healthy: {

@@ -12,7 +12,7 @@ import {
 import type { Clock } from '@candlestream/core';
 import { systemClock } from '@candlestream/core';
 import type { BackfillRequest } from '@candlestream/core';
-import { encodeBackfillMessage } from '@candlestream/core';
+import { encodeBackfillMessage, encodeReplayMessage } from '@candlestream/core';
 import { BackfillJobs, Repository } from '@candlestream/db';
 import { createKafka, KafkaPublisher, TOPICS } from '@candlestream/kafka';
 import type { Logger } from '@candlestream/logger';
@@ -23,10 +23,13 @@ import { connectActor } from './actors/connect.js';
 import type { Deps } from './actors/deps.js';
 import { followActor } from './actors/follow.js';
 import { followBackfillsActor } from './actors/follow-backfills.js';
+import { followReplaysActor } from './actors/follow-replays.js';
 import { shutdownActor } from './actors/shutdown.js';
 import { createApp } from './app.js';
 import { BackfillDesk } from './backfills.js';
 import { BarService } from './bars.js';
+import { ReplayBars } from './replay-bars.js';
+import { ReplayDesk } from './replays.js';
 import type { DatastoreConfig } from './config.js';
 import { datastoreMachine } from './datastore.machine.js';
 import { createAuthenticator } from './http/auth.js';
@@ -95,16 +98,33 @@ export async function startDatastore(
   // again after a failure, so a broker away at startup costs nothing until someone asks.
   const publisher = new KafkaPublisher(kafka);
   let connecting: Promise<void> | undefined;
-  const publish = async (request: BackfillRequest): Promise<void> => {
+  const connected = async (): Promise<KafkaPublisher> => {
     connecting ??= publisher.connect().catch((err: unknown) => {
       connecting = undefined;
       throw err;
     });
     await connecting;
-    await publisher.send(TOPICS.backfillRequests.name, [
+    return publisher;
+  };
+  const publish = async (request: BackfillRequest): Promise<void> => {
+    await (
+      await connected()
+    ).send(TOPICS.backfillRequests.name, [
       { key: request.symbol, value: encodeBackfillMessage(request) },
     ]);
   };
+  const replays = new ReplayDesk({
+    publish: async (command) => {
+      await (
+        await connected()
+      ).send(TOPICS.replayCommands.name, [
+        { key: command.session, value: encodeReplayMessage(command) },
+      ]);
+    },
+    clock,
+    logger,
+    idleTimeoutMs: config.replayIdleTimeoutMs,
+  });
   const backfillJobs = new BackfillJobs(repository);
   const backfills = new BackfillDesk({ jobs: backfillJobs, repository, publish, clock, logger });
   const limiter = createRateLimiter({
@@ -123,6 +143,7 @@ export async function startDatastore(
     symbols,
     now,
     backfills,
+    replays,
     auth,
     limiter,
     trustProxy: config.trustProxy,
@@ -134,9 +155,11 @@ export async function startDatastore(
     chartingLibraryDir: existsSync(CHARTING_LIBRARY_DIR) ? CHARTING_LIBRARY_DIR : undefined,
   });
   const server = createServer(app);
+  const replayBars = new ReplayBars({ kafka, desk: replays, clock, logger });
   const hub = attachStream({
     server,
     feed: live,
+    replays: replayBars,
     logger,
     authenticate: admitUpgrade({ auth, limiter, trust: app.get('trust proxy fn') as TrustProxy }),
     isKnownSymbol: (symbol) => symbols.has(symbol),
@@ -152,6 +175,10 @@ export async function startDatastore(
     backfillStatus: TOPICS.backfillStatus,
     backfillGroupId: `${SERVICE_NAME}-backfills-${randomUUID()}`,
     backfillJobs,
+    replayCommands: TOPICS.replayCommands,
+    replayStatus: TOPICS.replayStatus,
+    replayGroupId: `${SERVICE_NAME}-replays-${randomUUID()}`,
+    replays,
     stops: new PendingStops(),
     clock,
     ...(redisGate ? { redisGate } : {}),
@@ -163,6 +190,7 @@ export async function startDatastore(
         connect: connectActor(deps),
         follow: followActor(deps),
         followBackfills: followBackfillsActor(deps),
+        followReplays: followReplaysActor(deps),
         shutdown: shutdownActor(deps),
       },
     }),
@@ -201,9 +229,13 @@ export async function startDatastore(
       updatesReceived: live.received,
       historicalFinals: live.historical,
       backfillsOnMiss: backfills.missesPublished,
+      replaySessions: replays.size,
+      replaySessionsStreamed: replayBars.sessions,
     }),
     // After the consumer left (the machine's stopping state) and the server closed.
     resources: [
+      { name: 'replayReaders', close: () => replayBars.close() },
+      { name: 'replayDesk', close: () => replays.close() },
       { name: 'backfillPublisher', close: () => publisher.disconnect() },
       { name: 'repository', close: () => repository.close() },
       {

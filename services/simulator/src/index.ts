@@ -9,3 +9,6 @@ export type {
   ReplaySpeed,
   ReplayStatus,
 } from './replay/types.js';
+export { startSimulator, SERVICE_NAME, type Simulator } from './service.js';
+export { loadSimulatorConfig, type SimulatorConfig } from './config.js';
+export { simulatorMachine } from './simulator.machine.js';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise } from 'xstate';
-import type { ControlEvent } from './session.machine.js';
+import { parseSymbol } from '@candlestream/core';
+import type { ControlEvent, SessionInput } from './session.machine.js';
 import { sessionMachine } from './session.machine.js';
 
 const summary = {
@@ -18,13 +19,18 @@ function session(paused: boolean, prepare: () => Promise<void> = () => Promise.r
   const machine = sessionMachine.provide({
     actors: {
       prepare: fromPromise(prepare),
-      replay: fromCallback<ControlEvent, { paused: boolean }>(({ receive, sendBack }) => {
+      replay: fromCallback<ControlEvent, SessionInput>(({ receive, sendBack }) => {
         receive((event) => received.push(event));
         end = () => sendBack({ type: 'REPLAY.ENDED', summary });
       }),
     },
   });
-  const actor = createActor(machine, { input: { paused } });
+  const plan = {
+    range: { symbols: [parseSymbol('BTC-USD')], from: 0, to: 60_000 },
+    speed: 1,
+    topic: 'replay.t',
+  };
+  const actor = createActor(machine, { input: { paused, plan } });
   actor.start();
   return { actor, received, end: () => end?.() };
 }

@@ -12,6 +12,12 @@ export function connectActor(deps: Deps) {
     } catch (err) {
       throw AppError.from(err, 'UNAVAILABLE');
     }
-    await ensureTopics(deps.kafka, [deps.barUpdates, deps.backfillRequests, deps.backfillStatus]);
+    await ensureTopics(deps.kafka, [
+      deps.barUpdates,
+      deps.backfillRequests,
+      deps.backfillStatus,
+      deps.replayCommands,
+      deps.replayStatus,
+    ]);
   });
 }

@@ -4,6 +4,7 @@ import type { KafkaClient, TopicSpec } from '@candlestream/kafka';
 import type { Logger } from '@candlestream/logger';
 import type { PendingStops } from '@candlestream/runtime';
 import type { LiveView } from '../live.js';
+import type { ReplayDesk } from '../replays.js';
 
 export interface Deps {
   kafka: KafkaClient;
@@ -18,6 +19,11 @@ export interface Deps {
   backfillStatus: TopicSpec;
   /** This instance's own group on backfill-status, from the newest offsets: only jobs ending now. */
   backfillGroupId: string;
+  /** replay-commands (POST /replays…) and replay-status, followed by its own group from now on. */
+  replayCommands: TopicSpec;
+  replayStatus: TopicSpec;
+  replayGroupId: string;
+  replays: ReplayDesk;
   /** The coordinator's table, read for a report that lacks the job's range. */
   backfillJobs: Pick<BackfillJobs, 'get'>;
   /**

@@ -10,8 +10,9 @@ import { AppError, errorMessage, systemClock, toIso } from '@candlestream/core';
 import type { Logger } from '@candlestream/logger';
 import type { WebSocket } from 'ws';
 import { WebSocketServer } from 'ws';
-import type { HistoryEvent, LiveFeed } from './feed.js';
-import type { HistoryMessage } from './protocol.js';
+import type { ReplayView } from '../replays.js';
+import type { HistoryEvent, LiveFeed, ReplayFeed } from './feed.js';
+import type { HistoryMessage, ReplayMessage } from './protocol.js';
 import type { SessionDeps } from './session.js';
 import { SeriesIndex, Session } from './session.js';
 import { pathOf, refusalFor, refuseUpgrade } from './support.js';
@@ -31,6 +32,8 @@ export interface StreamOptions {
   /** Default '/stream'. */
   path?: string;
   feed: LiveFeed;
+  /** Replay sessions' bars and statuses; without it, subscribing to a session is refused. */
+  replays?: ReplayFeed;
   logger: Logger;
   /** Called with the upgrade request; throw AppError('UNAUTHENTICATED', …) to refuse with 401. */
   authenticate?: (req: IncomingMessage) => void | Promise<void>;
@@ -130,6 +133,7 @@ export function attachStream(options: StreamOptions): StreamHub {
 
   const deps: SessionDeps = {
     feed,
+    replays: options.replays,
     clock,
     isKnownSymbol: options.isKnownSymbol,
     index,
@@ -174,6 +178,29 @@ export function attachStream(options: StreamOptions): StreamHub {
       }
     }
     log.info('history announced', { symbol: event.symbol, id: event.backfill.id, clients: told });
+  };
+
+  const onReplayUpdate = (session: string, update: BarUpdate): void => {
+    try {
+      index.dispatch(update, session);
+    } catch (err) {
+      log.error('replay dispatch failed', { session, error: errorMessage(err) });
+    }
+  };
+
+  const onReplayStatus = (status: ReplayView): void => {
+    let message: Buffer | undefined;
+    for (const session of sessions.keys()) {
+      try {
+        if (!session.watchesReplay(status.id)) continue;
+        message ??= Buffer.from(
+          JSON.stringify({ type: 'replay', session: status.id, status } satisfies ReplayMessage),
+        );
+        session.announceFrame(message);
+      } catch (err) {
+        log.error('replay status failed', { client: session.id, error: errorMessage(err) });
+      }
+    }
   };
 
   const onConnection = (socket: WebSocket, req: IncomingMessage): void => {
@@ -259,6 +286,8 @@ export function attachStream(options: StreamOptions): StreamHub {
   server.on('upgrade', onUpgrade);
   const stopFeed = feed.onUpdate(onUpdate);
   const stopHistory = feed.onHistory?.(onHistory);
+  const stopReplayUpdates = options.replays?.onUpdate(onReplayUpdate);
+  const stopReplayStatus = options.replays?.onStatus(onReplayStatus);
   const heartbeatTimer = clock.setInterval(heartbeat, heartbeatMs);
 
   const shutdown = async (): Promise<void> => {
@@ -266,6 +295,8 @@ export function attachStream(options: StreamOptions): StreamHub {
     clock.clearInterval(heartbeatTimer);
     stopFeed();
     stopHistory?.();
+    stopReplayUpdates?.();
+    stopReplayStatus?.();
     server.off('upgrade', onUpgrade);
     for (const socket of pendingUpgrades) socket.destroy();
     const open = [...sessions];

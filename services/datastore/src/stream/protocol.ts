@@ -17,12 +17,15 @@ import {
   parseIntervalOrResolution,
   parseJsonMessage,
   parseSymbol,
+  REPLAY_SESSION_PATTERN,
   toIso,
 } from '@candlestream/core';
+import type { ReplayView } from '../replays.js';
 
+/** `session`: the bars of a replay session's trades instead of the live ones (docs/REPLAY.md). */
 export type ClientRequest =
-  | { type: 'subscribe'; symbol: MarketSymbol; interval: Interval }
-  | { type: 'unsubscribe'; symbol: MarketSymbol; interval: Interval }
+  | { type: 'subscribe'; symbol: MarketSymbol; interval: Interval; session?: string }
+  | { type: 'unsubscribe'; symbol: MarketSymbol; interval: Interval; session?: string }
   | { type: 'ping' };
 
 const REQUEST_TYPES = ['subscribe', 'unsubscribe', 'ping'] as const;
@@ -33,15 +36,29 @@ export interface ProtocolError {
   error: string;
   symbol?: string;
   interval?: string;
+  session?: string;
 }
 
 export type ServerMessage =
-  | { type: 'subscribed' | 'unsubscribed'; symbol: MarketSymbol; interval: Interval }
+  | {
+      type: 'subscribed' | 'unsubscribed';
+      symbol: MarketSymbol;
+      interval: Interval;
+      session?: string;
+    }
   | { type: 'pong' }
   | { type: 'heartbeat'; time: string }
   | ProtocolError
   | BarMessage
-  | HistoryMessage;
+  | HistoryMessage
+  | ReplayMessage;
+
+/** A replay session's status, to its subscribers whenever the simulator reports it. */
+export interface ReplayMessage {
+  type: 'replay';
+  session: string;
+  status: ReplayView;
+}
 
 /**
  * A backfill of `symbol` stored [from, to) (ISO): to every client subscribed to any interval of
@@ -58,15 +75,20 @@ export interface HistoryMessage {
 
 export interface BarMessage {
   type: 'bar';
+  /** Set on a replay session's bars. */
+  session?: string;
   symbol: MarketSymbol;
   interval: Interval;
   bar: { time: string; open: number; high: number; low: number; close: number; volume: number };
   final: boolean;
 }
 
-/** The dispatch key of a series; one string so a Map lookup is enough. */
-export function seriesKey(symbol: MarketSymbol, interval: Interval): string {
-  return `${symbol} ${interval}`;
+/**
+ * The dispatch key of a series; one string so a Map lookup is enough. A replay session's series
+ * starts with `@`, which no symbol does.
+ */
+export function seriesKey(symbol: MarketSymbol, interval: Interval, session?: string): string {
+  return session === undefined ? `${symbol} ${interval}` : `@${session} ${symbol} ${interval}`;
 }
 
 /** Interval names first, then TradingView resolutions (`1`, `60`, `1D`…), as /udf accepts. */
@@ -97,19 +119,30 @@ export function parseClientMessage(text: string, maxBytes: number): Decoded<Clie
   }
   const symbolInput = message['symbol'];
   if (typeof symbolInput !== 'string') return { ok: false, reason: 'symbol must be a string' };
+  const session = message['session'];
+  if (
+    session !== undefined &&
+    (typeof session !== 'string' || !REPLAY_SESSION_PATTERN.test(session))
+  ) {
+    return { ok: false, reason: 'session must be a replay session id (POST /replays answers one)' };
+  }
   try {
     const symbol = parseSymbol(symbolInput);
     const interval = parseStreamInterval(message['interval']);
-    return { ok: true, value: { type, symbol, interval } };
+    return {
+      ok: true,
+      value: { type, symbol, interval, ...(session === undefined ? {} : { session }) },
+    };
   } catch (err) {
     return { ok: false, reason: errorMessage(err) };
   }
 }
 
-export function barMessage(update: BarUpdate): BarMessage {
+export function barMessage(update: BarUpdate, session?: string): BarMessage {
   const { bar } = update;
   return {
     type: 'bar',
+    ...(session === undefined ? {} : { session }),
     symbol: update.symbol,
     interval: update.interval,
     bar: {

@@ -7,7 +7,7 @@ import type { BarUpdate, Clock, Interval, MarketSymbol } from '@candlestream/cor
 import { errorMessage } from '@candlestream/core';
 import type { Logger } from '@candlestream/logger';
 import type { RawData, WebSocket } from 'ws';
-import type { LiveFeed } from './feed.js';
+import type { LiveFeed, ReplayFeed } from './feed.js';
 import type { SentMark, ServerMessage } from './protocol.js';
 import {
   barMessage,
@@ -31,6 +31,8 @@ const CLOSE_TRY_AGAIN_LATER = 1013;
 export interface Subscription {
   readonly session: Session;
   readonly key: string;
+  /** A replay session's series: its id, and the end of watching it. */
+  readonly replay?: { id: string; release: () => void };
   last: SentMark | undefined;
   /** Set while the current bar is being fetched: updates wait here, in arrival order. */
   pending: BarUpdate[] | undefined;
@@ -53,24 +55,29 @@ export class SeriesIndex {
     if (set?.size === 0) this.#bySeries.delete(sub.key);
   }
 
-  /** Hands `update` to each subscriber of its series, serialising it once for all of them. */
-  dispatch(update: BarUpdate): void {
-    const subs = this.#bySeries.get(seriesKey(update.symbol, update.interval));
+  /**
+   * Hands `update` to each subscriber of its series (of replay `session`, if given), serialising
+   * it once for all of them.
+   */
+  dispatch(update: BarUpdate, session?: string): void {
+    const subs = this.#bySeries.get(seriesKey(update.symbol, update.interval, session));
     if (!subs) return;
     let encoded: Buffer | undefined;
     for (const sub of subs) {
-      if (!sub.pending && shouldSend(sub.last, update)) encoded ??= encodeBar(update);
+      if (!sub.pending && shouldSend(sub.last, update)) encoded ??= encodeBar(update, session);
       sub.session.deliver(sub, update, encoded);
     }
   }
 }
 
-export function encodeBar(update: BarUpdate): Buffer {
-  return Buffer.from(JSON.stringify(barMessage(update)));
+export function encodeBar(update: BarUpdate, session?: string): Buffer {
+  return Buffer.from(JSON.stringify(barMessage(update, session)));
 }
 
 export interface SessionDeps {
   readonly feed: LiveFeed;
+  /** Replay sessions' bars; without it a subscribe naming a session is refused. */
+  readonly replays?: ReplayFeed | undefined;
   readonly isKnownSymbol: (symbol: MarketSymbol) => boolean | Promise<boolean>;
   readonly index: SeriesIndex;
   /** Already a child logger of the hub's. */
@@ -173,9 +180,21 @@ export class Session {
     return false;
   }
 
+  /** Whether any series of replay `session` is subscribed. */
+  watchesReplay(session: string): boolean {
+    for (const sub of this.#subs.values())
+      if (sub.active && sub.replay?.id === session) return true;
+    return false;
+  }
+
   /** Sends a message outside any subscription's ordering (the hub's `history`). */
   announce(message: ServerMessage): void {
     this.#sendTo(message);
+  }
+
+  /** `announce` of a message already serialised (one status to many clients). */
+  announceFrame(frame: Buffer): void {
+    this.#sendFrame(frame);
   }
 
   /** Sends `update` on one subscription if the ordering rule allows; buffers while pending. */
@@ -186,7 +205,7 @@ export class Session {
       return;
     }
     if (!shouldSend(sub.last, update)) return;
-    if (this.#sendFrame(encoded ?? encodeBar(update))) {
+    if (this.#sendFrame(encoded ?? encodeBar(update, sub.replay?.id))) {
       sub.last = markSent(sub.last, update);
     }
   }
@@ -203,13 +222,60 @@ export class Session {
     if (request.type === 'ping') {
       this.#sendTo({ type: 'pong' });
     } else if (request.type === 'subscribe') {
-      await this.#subscribe(request.symbol, request.interval);
+      if (request.session === undefined) await this.#subscribe(request.symbol, request.interval);
+      else this.#subscribeReplay(request.session, request.symbol, request.interval);
     } else {
-      const { symbol, interval } = request;
-      const sub = this.#subs.get(seriesKey(symbol, interval));
+      const { symbol, interval, session } = request;
+      const sub = this.#subs.get(seriesKey(symbol, interval, session));
       if (sub) this.#remove(sub);
-      this.#sendTo({ type: 'unsubscribed', symbol, interval });
+      this.#sendTo({
+        type: 'unsubscribed',
+        symbol,
+        interval,
+        ...(session === undefined ? {} : { session }),
+      });
     }
+  }
+
+  /**
+   * A replay session's series: the bars built so far at once, then every update, and the
+   * session's status now and whenever it changes (the hub's `replay` messages). Synchronous
+   * from the check to the first bars, so no update can fall between them.
+   */
+  #subscribeReplay(session: string, symbol: MarketSymbol, interval: Interval): void {
+    const key = seriesKey(symbol, interval, session);
+    const echo = { symbol, interval, session };
+    if (this.#subs.has(key)) {
+      this.#sendTo({ type: 'subscribed', ...echo });
+      return;
+    }
+    const replays = this.#deps.replays;
+    const refusal = replays
+      ? replays.refusal(session, symbol)
+      : 'this server does not host replay sessions';
+    if (refusal !== undefined || !replays) {
+      this.#sendTo({ type: 'error', error: refusal ?? 'no replays', ...echo });
+      return;
+    }
+    if (this.#subs.size >= this.#deps.maxSubscriptions) {
+      const error = `at most ${this.#deps.maxSubscriptions} subscriptions per connection`;
+      this.#sendTo({ type: 'error', error, ...echo });
+      return;
+    }
+    const sub: Subscription = {
+      session: this,
+      key,
+      replay: { id: session, release: replays.watch(session) },
+      last: undefined,
+      pending: undefined,
+      active: true,
+    };
+    this.#subs.set(key, sub);
+    this.#deps.index.add(sub);
+    this.#sendTo({ type: 'subscribed', ...echo });
+    const status = replays.status(session);
+    if (status) this.#sendTo({ type: 'replay', session, status });
+    for (const update of replays.bars(session, symbol, interval)) this.deliver(sub, update);
   }
 
   async #subscribe(symbol: MarketSymbol, interval: Interval): Promise<void> {
@@ -269,6 +335,7 @@ export class Session {
   }
 
   #remove(sub: Subscription): void {
+    if (sub.active) sub.replay?.release();
     sub.active = false;
     sub.pending = undefined;
     if (this.#subs.get(sub.key) === sub) this.#subs.delete(sub.key);

@@ -141,14 +141,17 @@ async function replay(args: ReplayArgs, c: ReplayContext): Promise<number> {
       }),
       replay: replayActor({
         source: c.source,
-        sink: kafkaSink(c.publisher, args.topic),
-        range: { symbols: args.symbols, from: args.from, to: args.to },
-        speed: args.speed,
+        sink: (topic) => kafkaSink(c.publisher, topic),
         clock: c.clock,
       }),
     },
   });
-  const actor = createActor(machine, { input: { paused: args.paused } });
+  const plan = {
+    range: { symbols: args.symbols, from: args.from, to: args.to },
+    speed: args.speed,
+    topic: args.topic,
+  };
+  const actor = createActor(machine, { input: { paused: args.paused, plan } });
   const control = (event: ControlEvent): void => {
     logger.info('replay control', { ...event });
     actor.send(event);

@@ -3,7 +3,7 @@
  * symbol) order a page at a time, a sink that publishes them, and the engine between them that
  * paces them against an absolute clock.
  */
-import type { EpochMs, MarketSymbol, Tick } from '@candlestream/core';
+import type { EpochMs, MarketSymbol, ReplaySpeed, Tick } from '@candlestream/core';
 
 /** What to replay: symbols merged by time over [from, to). */
 export interface ReplayRange {
@@ -31,10 +31,8 @@ export interface ReplaySink {
 }
 
 /** `max`: as fast as the sink takes them, no pacing. */
-export type ReplaySpeed = number | 'max';
-
-export const MIN_SPEED = 0.1;
-export const MAX_SPEED = 1_000_000;
+export type { ReplaySpeed } from '@candlestream/core';
+export { MAX_REPLAY_SPEED as MAX_SPEED, MIN_REPLAY_SPEED as MIN_SPEED } from '@candlestream/core';
 
 export type ReplayState = 'playing' | 'paused' | 'ended';
 
