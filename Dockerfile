@@ -22,6 +22,7 @@ RUN for target in @candlestream/db=packages/db \
       @candlestream/coordinator=services/coordinator \
       @candlestream/dynamic-consumer=services/dynamic-consumer \
       @candlestream/producer=services/producer \
+      @candlestream/simulator=services/simulator \
       @candlestream/datastore=services/datastore; do \
       pnpm --filter "${target%%=*}" --prod deploy --legacy --ignore-scripts "/app/${target#*=}"; \
     done
@@ -35,6 +36,6 @@ COPY --from=build /app/ ./
 COPY migrations/ migrations/
 # The official image's unprivileged user.
 USER node
-EXPOSE 3000 3001 3002 3003 3004
+EXPOSE 3000 3001 3002 3003 3004 3005
 # Each compose service sets its command (scripts/services.ts: compiledCommandOf).
 CMD ["node", "--conditions=compiled", "services/datastore/dist/main.js"]

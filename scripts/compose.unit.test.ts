@@ -38,6 +38,7 @@ const COMPOSED = [
   'coordinator',
   'dynamic-consumer',
   'producer',
+  'simulator',
   'datastore',
   'migrate',
 ] as const;
@@ -91,6 +92,7 @@ describe('docker-compose.yml', () => {
       'fixed-consumer',
       'coordinator',
       'dynamic-consumer',
+      'simulator',
       'datastore',
       'producer',
     ]) {

@@ -22,6 +22,7 @@ export const ENTRIES = {
   'dynamic-consumer': 'services/dynamic-consumer/src/main.ts',
   producer: 'services/producer/src/main.ts',
   datastore: 'services/datastore/src/main.ts',
+  simulator: 'services/simulator/src/main.ts',
 } as const;
 
 export type ProcessName = keyof typeof ENTRIES;

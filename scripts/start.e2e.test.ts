@@ -137,7 +137,7 @@ async function ohlcv(chart: string): Promise<{ time: string; volume: number }[]>
 
 async function stop(started: Started): Promise<number[]> {
   const processes = descendants(started.child.pid!);
-  expect(processes.length).toBeGreaterThanOrEqual(7); // broker, postgres, five services
+  expect(processes.length).toBeGreaterThanOrEqual(8); // broker, postgres, six services
   const exited = new Promise((resolve) => started.child.once('exit', resolve));
   process.kill(-started.child.pid!, 'SIGINT');
   await exited;
@@ -304,6 +304,7 @@ describe.skipIf(skip)('pnpm start', () => {
         FIXED_CONSUMER_HEALTH_PORT: await freePort(),
         COORDINATOR_HEALTH_PORT: await freePort(),
         DYNAMIC_CONSUMER_HEALTH_PORT: await freePort(),
+        SIMULATOR_HEALTH_PORT: await freePort(),
         BROKER_PORT: await freePort(),
         PG_PORT: await freePort(),
       };
@@ -321,6 +322,7 @@ describe.skipIf(skip)('pnpm start', () => {
       expect(text).toContain(`http://localhost:${ports.FIXED_CONSUMER_HEALTH_PORT}/health`);
       expect(text).toContain(`http://localhost:${ports.COORDINATOR_HEALTH_PORT}/health`);
       expect(text).toContain(`http://localhost:${ports.DYNAMIC_CONSUMER_HEALTH_PORT}/health`);
+      expect(text).toContain(`http://localhost:${ports.SIMULATOR_HEALTH_PORT}/health`);
       expect(text).toMatch(new RegExp(`broker\\s.*port=${ports.BROKER_PORT}`));
       expect(text).toMatch(new RegExp(`postgres\\s.*listening port=${ports.PG_PORT}`));
       // Loopback unless HOST opens them: nothing of this machine's platform is on the network.
@@ -330,6 +332,7 @@ describe.skipIf(skip)('pnpm start', () => {
         ports.FIXED_CONSUMER_HEALTH_PORT,
         ports.COORDINATOR_HEALTH_PORT,
         ports.DYNAMIC_CONSUMER_HEALTH_PORT,
+        ports.SIMULATOR_HEALTH_PORT,
         datastorePort,
       ])
         expect(listenersOn(port), `port ${port}`).toEqual(['127.0.0.1']);

