@@ -10,7 +10,7 @@ import { datastoreMachine } from '@candlestream/datastore';
 import { dynamicConsumerMachine } from '@candlestream/dynamic-consumer';
 import { fixedConsumerMachine } from '@candlestream/fixed-consumer';
 import { producerMachine } from '@candlestream/producer';
-import { sessionMachine } from '@candlestream/simulator';
+import { sessionMachine, simulatorMachine } from '@candlestream/simulator';
 import type { AnyStateMachine } from 'xstate';
 
 export const MACHINES_DOC = fileURLToPath(new URL('../docs/MACHINES.md', import.meta.url));
@@ -125,8 +125,9 @@ export function renderMachines(): string {
       'dynamic-consumer (`services/dynamic-consumer/src/dynamic-consumer.machine.ts`)',
       dynamicConsumerMachine,
     ),
+    diagram('simulator (`services/simulator/src/simulator.machine.ts`)', simulatorMachine),
     diagram(
-      'replay session, one per `pnpm replay` (`services/simulator/src/session.machine.ts`)',
+      'replay session, one per `pnpm replay` and one spawned by the simulator per chart session (`services/simulator/src/session.machine.ts`)',
       sessionMachine,
     ),
   ].join('\n');

@@ -1,4 +1,11 @@
-import { BACKFILL_STATUSES, INTERVALS, RESOLUTIONS } from '@candlestream/core';
+import {
+  BACKFILL_STATUSES,
+  INTERVALS,
+  MAX_REPLAY_SPEED,
+  MIN_REPLAY_SPEED,
+  REPLAY_SESSION_STATES,
+  RESOLUTIONS,
+} from '@candlestream/core';
 
 const errorBody = {
   type: 'object',
@@ -74,6 +81,35 @@ const backfillJob = {
     requestedBy: { type: ['string', 'null'] },
   },
   required: ['id', 'symbol', 'from', 'to', 'status', 'progress', 'createdAt', 'updatedAt'],
+};
+const speed = {
+  oneOf: [
+    { type: 'number', minimum: MIN_REPLAY_SPEED, maximum: MAX_REPLAY_SPEED },
+    { const: 'max' },
+  ],
+  description: 'simulated seconds per second, or max: as fast as the broker takes them',
+};
+const replaySession = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    state: { enum: REPLAY_SESSION_STATES },
+    symbols: { type: 'array', items: { type: 'string' } },
+    from: { type: 'string', format: 'date-time' },
+    to: { type: 'string', format: 'date-time' },
+    speed,
+    simTime: { ...isoOrNull, description: 'every trade before it has been replayed' },
+    percent: { type: 'number', minimum: 0, maximum: 100 },
+    messages: { type: 'integer', description: 'trades published so far' },
+    topic: { type: 'string', description: 'replay.<id>: the session trades' },
+    reason: { enum: ['done', 'quit', 'idle', null], description: 'why it ended' },
+    error: {
+      type: ['string', 'null'],
+      description: 'why it failed, e.g. the simulator stopped, and where the replay stopped',
+    },
+    updatedAt: { type: 'string', format: 'date-time' },
+  },
+  required: ['id', 'state', 'symbols', 'from', 'to', 'speed', 'simTime', 'messages', 'topic'],
 };
 const json = (schema: unknown) => ({ 'application/json': { schema } });
 const param = (name: string, description: string, schema: unknown, required = false) => ({
@@ -209,6 +245,89 @@ export const OPENAPI = {
         },
       },
     },
+    '/replays': {
+      post: {
+        summary:
+          'Create a replay session of stored history, paused at from (docs/REPLAY.md); the simulator hosts it',
+        security: [{ bearer: [] }],
+        requestBody: {
+          required: true,
+          content: json({
+            type: 'object',
+            properties: {
+              symbols: {
+                oneOf: [
+                  { type: 'array', items: { type: 'string' } },
+                  { type: 'string', description: 'comma-separated' },
+                ],
+              },
+              from: { type: ['string', 'integer'], description: 'ISO-8601 or 13-digit epoch ms' },
+              to: {
+                type: ['string', 'integer'],
+                description: 'exclusive; default now; at most 366 days after from',
+              },
+              speed: { ...speed, default: 1 },
+            },
+            required: ['symbols', 'from'],
+          }),
+        },
+        responses: {
+          '201': { description: 'the session, paused', content: json(replaySession) },
+          ...commonErrors,
+          '503': {
+            description: 'the simulator did not answer (not running) or the broker is away',
+            content: json(errorBody),
+          },
+        },
+      },
+    },
+    '/replays/{id}': {
+      get: {
+        summary: 'One replay session: state, simulated time, progress',
+        security: [{ bearer: [] }],
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: {
+          '200': { description: 'the session', content: json(replaySession) },
+          '404': { description: 'no such session', content: json(errorBody) },
+        },
+      },
+      post: {
+        summary: 'Control a replay session: play, pause, step one bar, seek, speed, end',
+        security: [{ bearer: [] }],
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        requestBody: {
+          required: true,
+          content: json({
+            type: 'object',
+            properties: {
+              action: { enum: ['play', 'pause', 'step', 'seek', 'speed', 'end'] },
+              interval: {
+                enum: INTERVALS,
+                default: '1m',
+                description:
+                  'step: publish the rest of the current bar of this interval, then stay paused',
+              },
+              to: {
+                type: ['string', 'integer'],
+                description: 'seek: the next trade is the first at or after it',
+              },
+              speed,
+            },
+            required: ['action'],
+          }),
+        },
+        responses: {
+          '202': {
+            description: 'the session as known when the command was sent',
+            content: json(replaySession),
+          },
+          '400': { description: 'bad input', content: json(errorBody) },
+          '404': { description: 'no such session', content: json(errorBody) },
+          '409': { description: 'the session has ended or failed', content: json(errorBody) },
+          '503': { description: 'the broker did not take the command', content: json(errorBody) },
+        },
+      },
+    },
     '/udf/config': {
       get: {
         summary: 'UDF datafeed configuration',
@@ -261,7 +380,7 @@ export const OPENAPI = {
     '/stream': {
       get: {
         summary:
-          'WebSocket: send {"type":"subscribe","symbol","interval"}; receive {"type":"bar",symbol,interval,bar,final}',
+          'WebSocket: send {"type":"subscribe","symbol","interval"}; receive {"type":"bar",symbol,interval,bar,final}. With "session": a replay session bars, and {"type":"replay",session,status} on every status',
         responses: { '101': { description: 'switching protocols' } },
       },
     },

@@ -37,6 +37,32 @@ describe('parseClientMessage', () => {
     });
   });
 
+  it('takes a replay session id, and says what is wrong with one', () => {
+    const text = JSON.stringify({
+      type: 'subscribe',
+      session: 'chart-0a1b',
+      symbol: 'btc-usd',
+      interval: '5m',
+    });
+    expect(parseClientMessage(text, MAX_BYTES)).toEqual({
+      ok: true,
+      value: { type: 'subscribe', session: 'chart-0a1b', symbol: 'BTC-USD', interval: '5m' },
+    });
+    for (const session of [7, '', 'a b', 'x'.repeat(65), 'replay.x']) {
+      const bad = JSON.stringify({
+        type: 'unsubscribe',
+        session,
+        symbol: 'BTC-USD',
+        interval: '1m',
+      });
+      expect(reasonOf(bad)).toMatch(/session must be a replay session id/);
+    }
+    expect(barMessage(barUpdate('BTC-USD', '1m', T0, 100), 'chart-0a1b')).toMatchObject({
+      type: 'bar',
+      session: 'chart-0a1b',
+    });
+  });
+
   it('says what is wrong with a refused message', () => {
     expect(reasonOf('{')).toMatch(/^invalid JSON/);
     expect(reasonOf('"subscribe"')).toBe('message must be a JSON object');
