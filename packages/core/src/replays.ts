@@ -8,6 +8,8 @@
  *   every REPLAY_HEARTBEAT_MS while the session lives, key = session.
  */
 import Joi from 'joi';
+import type { Interval } from './intervals.js';
+import { INTERVALS } from './intervals.js';
 import type { MarketSymbol } from './symbols.js';
 import { isCanonicalSymbol } from './symbols.js';
 import type { EpochMs } from './time.js';
@@ -63,8 +65,8 @@ export type ReplayCommand =
     })
   /** `touch`: somebody still watches; keeps the session from being removed as idle. */
   | (CommandBase & { type: 'play' | 'pause' | 'touch' | 'end' })
-  /** Publish the rest of the current bar of `barMs`, then stay paused. */
-  | (CommandBase & { type: 'step'; barMs: number })
+  /** Publish the rest of the current bar of `interval`, then stay paused. */
+  | (CommandBase & { type: 'step'; interval: Interval })
   | (CommandBase & { type: 'seek'; to: EpochMs })
   | (CommandBase & { type: 'speed'; speed: ReplaySpeed });
 
@@ -132,7 +134,9 @@ const commandSchema = Joi.alternatives().conditional('.type', {
         v: version,
         type: Joi.any(),
         session,
-        barMs: Joi.number().integer().min(1).required(),
+        interval: Joi.string()
+          .valid(...INTERVALS)
+          .required(),
       }),
     },
     {

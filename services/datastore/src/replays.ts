@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type {
   Clock,
   EpochMs,
+  Interval,
   MarketSymbol,
   ReplayCommand,
   ReplayEndReason,
@@ -53,7 +54,7 @@ const MAX_SESSIONS = 10_000;
 
 export type ReplayControl =
   | { type: 'play' | 'pause' | 'end' }
-  | { type: 'step'; barMs: number }
+  | { type: 'step'; interval: Interval }
   | { type: 'seek'; to: EpochMs }
   | { type: 'speed'; speed: ReplaySpeed };
 

@@ -81,8 +81,8 @@ describe('ReplayDesk', () => {
       AppError.is(err, 'NOT_FOUND'),
     );
     replays.onStatus(status('chart-a'));
-    await replays.control('chart-a', { type: 'step', barMs: 60_000 });
-    expect(sent.at(-1)).toEqual({ v: 1, type: 'step', session: 'chart-a', barMs: 60_000 });
+    await replays.control('chart-a', { type: 'step', interval: '5m' });
+    expect(sent.at(-1)).toEqual({ v: 1, type: 'step', session: 'chart-a', interval: '5m' });
     replays.onStatus(status('chart-a', { state: 'ended', reason: 'done' }));
     await expect(replays.control('chart-a', { type: 'play' })).rejects.toThrow(/has ended/);
     expect((await replays.control('chart-a', { type: 'end' })).state).toBe('ended');

@@ -1,4 +1,4 @@
-import type { EpochMs, ReplayEndReason, ReplaySessionState } from '@candlestream/core';
+import type { EpochMs, Interval, ReplayEndReason, ReplaySessionState } from '@candlestream/core';
 import type { HealthTag } from '@candlestream/runtime/machine';
 import { failureMessage, notProvided } from '@candlestream/runtime/machine';
 import { assign, fromCallback, fromPromise, sendTo, setup } from 'xstate';
@@ -9,8 +9,8 @@ import type { ReplayRange, ReplaySpeed, ReplayStatus } from './replay/types.js';
 export type ControlEvent =
   | { type: 'PAUSE' }
   | { type: 'RESUME' }
-  /** Publish the rest of the current bar of `barMs`, then stay paused. */
-  | { type: 'STEP'; barMs: number }
+  /** Publish the rest of the current bar of `interval` (weeks open on Mondays), then stay paused. */
+  | { type: 'STEP'; interval: Interval }
   | { type: 'SEEK'; to: EpochMs }
   | { type: 'SPEED'; speed: ReplaySpeed }
   /** End the replay where it stands; `idle`: nobody touched the hosted session in time. */

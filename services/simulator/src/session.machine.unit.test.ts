@@ -46,10 +46,10 @@ describe('session machine', () => {
     actor.send({ type: 'PAUSE' });
     expect(actor.getSnapshot().value).toEqual({ running: 'paused' });
     actor.send({ type: 'SEEK', to: 5 });
-    actor.send({ type: 'STEP', barMs: 60_000 });
+    actor.send({ type: 'STEP', interval: '1m' });
     expect(actor.getSnapshot().hasTag('paused')).toBe(true);
     actor.send({ type: 'RESUME' });
-    actor.send({ type: 'STEP', barMs: 60_000 });
+    actor.send({ type: 'STEP', interval: '1m' });
     expect(actor.getSnapshot().value).toEqual({ running: 'paused' });
     actor.send({ type: 'SPEED', speed: 'max' });
     expect(received.map((e) => e.type)).toEqual([

@@ -139,7 +139,7 @@ function controlOf(command: ReplayCommand): ControlEvent | undefined {
     case 'pause':
       return { type: 'PAUSE' };
     case 'step':
-      return { type: 'STEP', barMs: command.barMs };
+      return { type: 'STEP', interval: command.interval };
     case 'seek':
       return { type: 'SEEK', to: command.to };
     case 'speed':

@@ -95,7 +95,7 @@ describe('simulator machine', () => {
       messages: 7,
     });
     s.command({ type: 'play', session: 'chart-a' });
-    s.command({ type: 'step', session: 'chart-a', barMs: 60_000 });
+    s.command({ type: 'step', session: 'chart-a', interval: '1m' });
     s.command({ type: 'seek', session: 'chart-a', to: T0 + 5 });
     s.command({ type: 'speed', session: 'chart-a', speed: 'max' });
     s.command({ type: 'touch', session: 'chart-a' });

@@ -14,7 +14,6 @@ import {
   backoffDelayMs,
   floorBucket,
   isInterval,
-  nextBucket,
   parseInstant,
   parseResolution,
 } from '@candlestream/core';
@@ -46,15 +45,6 @@ export interface ReplayView {
 /** The speed select's choices (docs/CHART.md). */
 export const SPEEDS: readonly ReplaySpeed[] = [0.1, 0.5, 1, 2, 5, 10, 60, 100, 1_000, 'max'];
 export const DEFAULT_SPEED: ReplaySpeed = 1;
-/** The intervals a step accepts (POST /replays/:id `{"action":"step","interval"}`). */
-const STEP_INTERVALS: readonly Interval[] = ['1m', '5m', '15m', '1h', '4h', '1d'];
-/**
- * Chart intervals a step has no interval for, and the one they step by: 30m is two 15m bars, a
- * week seven days (weeks open on a day boundary, core dividesInterval).
- */
-const SUB_STEP: Partial<Record<Interval, Interval>> = { '30m': '15m', '1w': '1d' };
-/** Sub-steps one chart bar may take at most: 7 days of a week; a guard against a stalled target. */
-const MAX_SUB_STEPS = 7;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -159,26 +149,6 @@ export function streamInterval(resolution: string): Interval {
  */
 export function historyEnd(from: number, resolution: string): number {
   return floorBucket(from, streamInterval(resolution));
-}
-
-/** Where one Step of the chart's bar ends: the end of the chart bar holding `simTime`. */
-export function stepTarget(resolution: string, simTime: number): number {
-  return nextBucket(simTime, streamInterval(resolution));
-}
-
-/**
- * The step to ask for next to reach `target` from `simTime`: the chart's interval when the API
- * has it, else the sub-interval (30m by 15m, 1w by 1d); undefined once there.
- */
-export function nextStep(
-  resolution: string,
-  simTime: number,
-  target: number,
-): Interval | undefined {
-  if (simTime >= target) return undefined;
-  const interval = streamInterval(resolution);
-  if (STEP_INTERVALS.includes(interval)) return interval;
-  return SUB_STEP[interval];
 }
 
 /** A `/stream` message about a replay session (docs/API.md), times epoch ms. */
@@ -344,7 +314,6 @@ export class ReplayMode {
   /** Play or pause pressed and not yet confirmed, with when. */
   #pending: { action: 'play' | 'pause'; at: number } | undefined;
   /** A Step under way: where it ends, and the sub-steps asked for (30m, 1w). */
-  #step: { target: number; sent: number; awaiting: number } | undefined;
   /** Replayed bars applied, for tests. */
   #bars = 0;
 
@@ -458,16 +427,10 @@ export class ReplayMode {
     await this.#command(action === 'play' ? 'play the replay' : 'pause the replay', { action });
   }
 
-  /** One bar of the chart's interval: the rest of the current bar, then paused. */
+  /** One bar of the chart's interval: the rest of the current bar, then paused (the server's step). */
   async step(): Promise<void> {
-    const view = this.#view;
-    if (!view || this.ended) return;
-    const resolution = this.#host.resolution();
-    const at = view.simTime ?? view.from;
-    const target = stepTarget(resolution, at);
-    const interval = nextStep(resolution, at, target);
-    if (!interval) return;
-    this.#step = { target, sent: 1, awaiting: nextBucket(at, interval) };
+    if (!this.#view || this.ended) return;
+    const interval = streamInterval(this.#host.resolution());
     this.#pending = { action: 'pause', at: this.#host.clock.now() };
     await this.#command('step the replay', { action: 'step', interval });
   }
@@ -495,7 +458,6 @@ export class ReplayMode {
     this.#from = undefined;
     this.#interval = undefined;
     this.#pending = undefined;
-    this.#step = undefined;
     this.#host.clock.clearTimeout(this.#retryTimer);
     this.#host.clock.clearTimeout(this.#pollTimer);
     this.#retryTimer = undefined;
@@ -636,22 +598,6 @@ export class ReplayMode {
       this.#pending = undefined;
     if (next.state === 'failed')
       this.#host.notice(`The replay failed: ${next.error ?? 'no reason given'}.`);
-    const step = this.#step;
-    if (step && (this.ended || next.state === 'playing')) this.#step = undefined;
-    else if (
-      step &&
-      next.state === 'paused' &&
-      next.simTime !== null &&
-      next.simTime >= step.awaiting
-    ) {
-      const interval = nextStep(this.#host.resolution(), next.simTime, step.target);
-      if (!interval || step.sent >= MAX_SUB_STEPS) this.#step = undefined;
-      else {
-        step.sent++;
-        step.awaiting = nextBucket(next.simTime, interval);
-        void this.#command('step the replay', { action: 'step', interval });
-      }
-    }
     this.#host.onChange();
   }
 
@@ -668,7 +614,6 @@ export class ReplayMode {
       return;
     }
     this.#pending = undefined;
-    this.#step = undefined;
     if (answer?.status === 409 || answer?.status === 404) void this.#refresh(generation);
     this.#host.onChange();
   }

@@ -130,7 +130,7 @@ export function replaysRouter(deps: {
     const body = validateQuery(controlSchema, { ...input, to: asText(input['to']) });
     const control: ReplayControl =
       body.action === 'step'
-        ? { type: 'step', barMs: INTERVAL_MS[body.interval] }
+        ? { type: 'step', interval: body.interval }
         : body.action === 'seek'
           ? { type: 'seek', to: body.to }
           : body.action === 'speed'

@@ -46,7 +46,7 @@ export function replayActor(deps: ReplayDeps) {
             engine.resume();
             break;
           case 'STEP':
-            engine.step(event.barMs);
+            engine.step(event.interval);
             break;
           case 'SEEK':
             engine.seek(event.to);

@@ -6,7 +6,6 @@ import { parseArgs } from 'node:util';
 import type { EpochMs, Interval, MarketSymbol } from '@candlestream/core';
 import {
   errorMessage,
-  INTERVAL_MS,
   parseInstant,
   parseInterval,
   parseSymbolList,
@@ -48,7 +47,6 @@ export interface ReplayArgs {
   session: string;
   topic: string;
   controlPort: number | undefined;
-  stepMs: number;
   stepInterval: Interval;
   paused: boolean;
 }
@@ -158,7 +156,6 @@ export function parseReplayArgs(argv: readonly string[]): ReplayArgs {
     topic,
     controlPort,
     stepInterval,
-    stepMs: INTERVAL_MS[stepInterval],
     paused: values.paused ?? false,
   };
 }

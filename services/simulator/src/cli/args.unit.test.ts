@@ -22,7 +22,6 @@ describe('pnpm replay arguments', () => {
       to: Date.UTC(2026, 10, 21),
       speed: 1,
       source: { kind: 'stored' },
-      stepMs: 60_000,
       paused: false,
       controlPort: undefined,
     });
@@ -53,7 +52,6 @@ describe('pnpm replay arguments', () => {
       session: 'mine',
       topic: 'my.topic',
       controlPort: 0,
-      stepMs: 300_000,
       paused: true,
     });
     expect(parseSpeed('60x')).toBe(60);

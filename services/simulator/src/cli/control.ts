@@ -6,6 +6,7 @@
 import { createServer } from 'node:http';
 import type { OpsServer } from '@candlestream/runtime';
 import { listen } from '@candlestream/runtime';
+import type { Interval } from '@candlestream/core';
 import { errorMessage, parseInstant } from '@candlestream/core';
 import express from 'express';
 import type { ReplayStatus } from '../replay/types.js';
@@ -16,7 +17,7 @@ export interface ControlOptions {
   port: number;
   host?: string;
   /** What a step publishes (the --step bar). */
-  stepMs: number;
+  step: Interval;
   control: (event: ControlEvent) => void;
   status: () => ReplayStatus | undefined;
 }
@@ -56,7 +57,7 @@ export async function startControlServer(options: ControlOptions): Promise<OpsSe
   );
   app.post(
     '/step',
-    command(() => ({ type: 'STEP', barMs: options.stepMs })),
+    command(() => ({ type: 'STEP', interval: options.step })),
   );
   app.post(
     '/seek',

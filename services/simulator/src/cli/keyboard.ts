@@ -2,6 +2,7 @@
  * Keys in a terminal: space pause/resume, + and - speed (doubled, halved), right arrow one
  * step, q (or Ctrl-C) quit. Only when stdin is a TTY; returns the function that restores it.
  */
+import type { Interval } from '@candlestream/core';
 import type { ReplaySpeed } from '../replay/types.js';
 import { MAX_SPEED, MIN_SPEED } from '../replay/types.js';
 import type { ControlEvent } from '../session.machine.js';
@@ -12,7 +13,7 @@ const CTRL_C = '\u0003';
 export interface KeyContext {
   playing: () => boolean;
   speed: () => ReplaySpeed;
-  stepMs: number;
+  step: Interval;
 }
 
 /** What a key means now, or undefined for a key that means nothing. */
@@ -28,7 +29,7 @@ export function keyCommand(key: string, context: KeyContext): ControlEvent | und
     case '_':
       return { type: 'SPEED', speed: speed === 'max' ? 1_000 : Math.max(MIN_SPEED, speed / 2) };
     case RIGHT_ARROW:
-      return { type: 'STEP', barMs: context.stepMs };
+      return { type: 'STEP', interval: context.step };
     case 'q':
     case 'Q':
     case CTRL_C:

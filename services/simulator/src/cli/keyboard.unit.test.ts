@@ -4,7 +4,7 @@ import { keyCommand } from './keyboard.js';
 const context = (playing: boolean, speed: number | 'max') => ({
   playing: () => playing,
   speed: () => speed,
-  stepMs: 60_000,
+  step: '1m' as const,
 });
 
 describe('replay keys', () => {
@@ -16,7 +16,7 @@ describe('replay keys', () => {
     expect(keyCommand('-', context(true, 0.1))).toEqual({ type: 'SPEED', speed: 0.1 });
     expect(keyCommand('-', context(true, 'max'))).toEqual({ type: 'SPEED', speed: 1_000 });
     expect(keyCommand('+', context(true, 'max'))).toBeUndefined();
-    expect(keyCommand('\u001b[C', context(true, 1))).toEqual({ type: 'STEP', barMs: 60_000 });
+    expect(keyCommand('\u001b[C', context(true, 1))).toEqual({ type: 'STEP', interval: '1m' });
     expect(keyCommand('q', context(true, 1))).toEqual({ type: 'QUIT' });
     expect(keyCommand('\u0003', context(true, 1))).toEqual({ type: 'QUIT' });
     expect(keyCommand('x', context(true, 1))).toBeUndefined();

@@ -190,7 +190,7 @@ async function replay(args: ReplayArgs, c: ReplayContext): Promise<number> {
       {
         playing: () => snapshot().hasTag('playing'),
         speed: () => snapshot().context.status?.speed ?? args.speed,
-        stepMs: args.stepMs,
+        step: args.stepInterval,
       },
       control,
     ),
@@ -205,7 +205,7 @@ async function replay(args: ReplayArgs, c: ReplayContext): Promise<number> {
   if (args.controlPort !== undefined && actor.getSnapshot().status === 'active') {
     server = await startControlServer({
       port: args.controlPort,
-      stepMs: args.stepMs,
+      step: args.stepInterval,
       control,
       status: () => snapshot().context.status,
     });

@@ -6,8 +6,8 @@
  * speed. The next page is read while the current one is published, so the database and the
  * broker work at the same time.
  */
-import type { Clock, EpochMs, Tick } from '@candlestream/core';
-import { AppError } from '@candlestream/core';
+import type { Clock, EpochMs, Interval, Tick } from '@candlestream/core';
+import { AppError, nextBucket } from '@candlestream/core';
 import { LagHistogram } from './lag.js';
 import { Schedule } from './schedule.js';
 import type {
@@ -177,14 +177,13 @@ export class ReplayEngine {
   }
 
   /**
-   * Publishes the rest of the current bar of `barMs` (from the simulated time to the next bar
+   * Publishes the rest of the current bar of `interval` (from the simulated time to the next bar
    * boundary), then stays paused there. Playing, it pauses first.
    */
-  step(barMs: number): void {
-    if (this.#state === 'ended' || !(barMs > 0)) return;
+  step(interval: Interval): void {
+    if (this.#state === 'ended') return;
     this.pause();
-    const from = this.#simTime;
-    const until = Math.min(this.#o.range.to, (Math.floor(from / barMs) + 1) * barMs);
+    const until = Math.min(this.#o.range.to, nextBucket(this.#simTime, interval));
     this.#stepUntil = until;
     this.#poke();
   }

@@ -9,6 +9,7 @@ const BTC = 'BTC-USD' as MarketSymbol;
 const T0 = Date.UTC(2026, 10, 20);
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;
+const DAY = 24 * 60 * MINUTE;
 
 /** A trade every `gapMs` over [from, to). */
 function trades(from: EpochMs, to: EpochMs, gapMs: number): Tick[] {
@@ -155,11 +156,11 @@ describe('ReplayEngine', () => {
     const all = trades(T0, range.to, 7 * SECOND);
     const { sink, clock, engine } = setup(all, range, 1, true);
     await settle(clock);
-    engine.step(MINUTE);
+    engine.step('1m');
     await settle(clock);
     expect(sink.all()).toEqual(all.filter((t) => t.ts < T0 + MINUTE));
     expect(engine.status()).toMatchObject({ state: 'paused', simTime: T0 + MINUTE });
-    engine.step(MINUTE);
+    engine.step('1m');
     await settle(clock);
     expect(sink.all()).toEqual(all.filter((t) => t.ts < T0 + 2 * MINUTE));
     // Waiting after a step publishes nothing more.
@@ -170,9 +171,23 @@ describe('ReplayEngine', () => {
     engine.resume();
     await clock.advanceAsync(10 * SECOND);
     await settle(clock);
-    engine.step(5 * MINUTE);
+    engine.step('5m');
     await settle(clock);
     expect(sink.all()).toEqual(all.filter((t) => t.ts < T0 + 5 * MINUTE));
+    engine.stop();
+  });
+
+  it('a step of a week ends on the Monday the bar closes on, as the candles do', async () => {
+    // Weeks open on Mondays 00:00 UTC, not on the epoch's Thursday.
+    const monday = Date.UTC(2026, 10, 23);
+    const range = { symbols: [BTC], from: monday - 2 * DAY, to: monday + 2 * DAY };
+    const all = trades(range.from, range.to, 3 * 60 * MINUTE);
+    const { sink, clock, engine } = setup(all, range, 1, true);
+    await settle(clock);
+    engine.step('1w');
+    await settle(clock);
+    expect(sink.all()).toEqual(all.filter((t) => t.ts < monday));
+    expect(engine.status()).toMatchObject({ state: 'paused', simTime: monday });
     engine.stop();
   });
 
