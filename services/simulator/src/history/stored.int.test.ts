@@ -40,6 +40,9 @@ const DROPPED: { symbol: MarketSymbol; minute: EpochMs }[] = [
 /** One minute of BTC with far more trades than a small page. */
 const BUSY_MINUTE = TRADES_FROM + 30 * MINUTE_MS;
 const BUSY_TRADES = 250;
+/** Ids the read must carry into SQL (a page's last id is the next page's key) unchanged. */
+const QUOTED_IDS_TS = TRADES_FROM + 7 * MINUTE_MS + 321;
+const QUOTED_IDS = ["it's", 'back\\slash', ':from', '$1', "'; DROP TABLE ticks; --", 'a"b', 'ünï'];
 /** A zero-volume candle (flat, as vendors report a minute without trades). */
 const ZERO_MINUTE = CANDLES_FROM + 30 * MINUTE_MS;
 /** An hour candle days before the range: replayed as nothing. */
@@ -113,6 +116,9 @@ describe.skipIf(services.skip)('storedHistory on PostgreSQL', () => {
       trades.push(makeTick({ symbol: BTC, ts: tieTs, price: 100, id, size: 0.1 }));
     }
     trades.push(makeTick({ symbol: ETH, ts: tieTs, price: 200, id: 'shared', size: 0.2 }));
+    for (const id of QUOTED_IDS) {
+      trades.push(makeTick({ symbol: BTC, ts: QUOTED_IDS_TS, price: 100, id, size: 0.1 }));
+    }
     // A raw ETH trade at exactly the time and id of an expanded BTC trade of a candle minute.
     const gap = BTC_CANDLE_GAPS[0]!;
     trades.push(
@@ -242,6 +248,17 @@ describe.skipIf(services.skip)('storedHistory on PostgreSQL', () => {
     for (const run of runs) expect(run).toEqual(expected);
     const again = storedHistory({ repository: repo, logger: silentLogger(), pageTrades: 13 });
     expect((await replay(again, RANGE)).trades).toEqual(runs[1]);
+  });
+
+  it('keeps ids that SQL has to quote, at page edges too', async () => {
+    const range: ReplayRange = { symbols: SYMBOLS, from: QUOTED_IDS_TS, to: QUOTED_IDS_TS + 1 };
+    for (const pageTrades of [1, 2, 5_000]) {
+      const source = storedHistory({ repository: repo, logger: silentLogger(), pageTrades });
+      const { trades } = await replay(source, range);
+      const quoted = trades.filter((t) => t.symbol === BTC && QUOTED_IDS.includes(t.id));
+      expect(quoted.map((t) => t.id)).toEqual([...QUOTED_IDS].sort());
+      expect(trades).toEqual(expected.filter((t) => t.ts === QUOTED_IDS_TS));
+    }
   });
 
   it('aggregates to the stored bars at 1m, 5m, 1h and 1d', async () => {

@@ -17,6 +17,11 @@
  * trade-less minute before the frontier has been loaded). Each stream's keyset moves forward
  * only, so no minute is expanded twice or missed at a page edge, and a minute holding more
  * trades than a page simply spans pages.
+ *
+ * Reading is built for the replay's thread, which the publisher keeps busy: a raw page and the
+ * minutes of its span come in one statement and one round trip (every further round trip waits
+ * for the thread to be free), as one JSON value (decoding it costs a third of decoding rows of
+ * text fields), and the next page is asked for as soon as this one arrives.
  */
 import type { Bar, EpochMs, MarketSymbol, Tick } from '@candlestream/core';
 import { floorBucket } from '@candlestream/core';
@@ -40,70 +45,128 @@ export interface StoredHistoryOptions {
 }
 
 /**
- * The next raw trades after a key ($4 ts, $5 id, $6 symbol) or from $4 on (first page), before
- * $2. One index scan per symbol on the primary key (symbol, ts, trade_id), each stopping after $3
- * rows: ORDER BY ts uses the index and only ties within a millisecond are sorted by id in "C"
- * order (an incremental sort), so a page reads at most $3 rows per symbol whatever the range.
- * Keys are bound as float8, so a stored time with sub-millisecond digits still compares equal.
+ * Planner settings for the statement after it, local to the implicit transaction of a
+ * multi-statement simple query (PostgreSQL docs, "Multiple Statements in a Simple Query"), so
+ * the plans below hold on tables never analyzed: without statistics (just loaded, before
+ * autovacuum runs) the planner expects a handful of rows and prefers a bitmap scan of the whole
+ * range plus a sort to the index scan in order that stops after a page, ten times slower per
+ * page and worse the longer the range. Disabling sorts prices plans past jit_above_cost, and
+ * compiling one costs about 100 ms, so no JIT either.
  */
-const rawPageSql = (keyed: boolean): string => `
-SELECT t.symbol, ${MS('t.ts')} AS ts, t.trade_id, t.price, t.size, t.side, t.source
-FROM unnest($1::text[]) AS s(symbol)
-CROSS JOIN LATERAL (
-  SELECT k.symbol, k.ts, k.trade_id, k.price, k.size, k.side, k.source FROM ticks k
-  WHERE k.symbol = s.symbol
-    AND k.ts >= ${FROM_MS('$4::float8')} AND k.ts < ${FROM_MS('$2::float8')}
-    ${
-      keyed
-        ? `AND (k.ts > ${FROM_MS('$4::float8')}
-         OR (k.trade_id COLLATE "C", k.symbol COLLATE "C") > ($5::text COLLATE "C", $6::text COLLATE "C"))`
-        : ''
-    }
-  ORDER BY k.ts, k.trade_id COLLATE "C"
-  LIMIT $3
-) t
-ORDER BY t.ts, t.trade_id COLLATE "C", t.symbol COLLATE "C"
-LIMIT $3`;
-const RAW_FIRST_PAGE_SQL = rawPageSql(false);
-const RAW_NEXT_PAGE_SQL = rawPageSql(true);
+const PLAN_SETTINGS_SQL = `SELECT set_config('enable_bitmapscan', 'off', true),
+  set_config('enable_sort', 'off', true), set_config('jit', 'off', true);`;
 
 /**
- * The next 1-minute bars without raw trades with bucket in [$2, $3] (after symbol $5 at bucket
- * $2 when given), at most $4. Per symbol an index scan on the bars_1m primary key in bucket
- * order with one ticks primary-key probe per minute, stopping after $4 rows.
+ * The next 1-minute bars without raw trades with bucket in [:minutesFrom, `limit`] (after symbol
+ * :minutesAfter at bucket :minutesFrom when keyed), at most :pageMinutes, as one JSON array of
+ * MinuteRow. Per symbol an index scan on the bars_1m primary key in bucket order with one ticks
+ * primary-key probe per minute, stopping after :pageMinutes rows.
  */
-const tradelessMinutesSql = (keyed: boolean): string => `
-SELECT b.symbol, ${MS('b.bucket')} AS bucket, b.open, b.high, b.low, b.close, b.volume
-FROM unnest($1::text[]) AS s(symbol)
-CROSS JOIN LATERAL (
-  SELECT m.symbol, m.bucket, m.open, m.high, m.low, m.close, m.volume FROM bars_1m m
-  WHERE m.symbol = s.symbol AND m.span_min = 1
-    AND m.bucket >= ${FROM_MS('$2::float8')} AND m.bucket <= ${FROM_MS('$3::float8')}
-    ${keyed ? `AND (m.bucket > ${FROM_MS('$2::float8')} OR m.symbol COLLATE "C" > $5::text COLLATE "C")` : ''}
-    AND NOT EXISTS (
-      SELECT 1 FROM ticks k
-      WHERE k.symbol = m.symbol AND k.ts >= m.bucket AND k.ts < m.bucket + INTERVAL '1 minute')
-  ORDER BY m.bucket
-  LIMIT $4
-) b
-ORDER BY b.bucket, b.symbol COLLATE "C"
-LIMIT $4`;
-const MINUTES_FIRST_SQL = tradelessMinutesSql(false);
-const MINUTES_NEXT_SQL = tradelessMinutesSql(true);
+const minutesJsonSql = (keyed: boolean, limit: string): string => `(
+SELECT json_agg(json_build_array(b.symbol, ${MS('b.bucket')}, b.open, b.high, b.low, b.close, b.volume)
+  ORDER BY b.bucket, b.symbol COLLATE "C")
+FROM (
+  SELECT b.* FROM unnest(ARRAY[:symbols]::text[]) AS s(symbol)
+  CROSS JOIN LATERAL (
+    SELECT m.symbol, m.bucket, m.open, m.high, m.low, m.close, m.volume FROM bars_1m m
+    WHERE m.symbol = s.symbol AND m.span_min = 1
+      AND m.bucket >= ${FROM_MS(':minutesFrom::float8')} AND m.bucket <= ${FROM_MS(limit)}
+      ${keyed ? `AND (m.bucket > ${FROM_MS(':minutesFrom::float8')} OR m.symbol COLLATE "C" > :minutesAfter::text COLLATE "C")` : ''}
+      AND NOT EXISTS (
+        SELECT 1 FROM ticks k
+        WHERE k.symbol = m.symbol AND k.ts >= m.bucket AND k.ts < m.bucket + INTERVAL '1 minute')
+    ORDER BY m.bucket
+    LIMIT :pageMinutes
+  ) b
+  ORDER BY b.bucket, b.symbol COLLATE "C"
+  LIMIT :pageMinutes
+) b)`;
 
-interface RawRow {
+/** A load of minutes on its own, when the one read with a raw page did not reach far enough. */
+const minutesSql = (keyed: boolean): string =>
+  `${PLAN_SETTINGS_SQL}\nSELECT ${minutesJsonSql(keyed, ':minutesLimit::float8')} AS minutes`;
+const MINUTES_FIRST_SQL = minutesSql(false);
+const MINUTES_NEXT_SQL = minutesSql(true);
+
+/**
+ * The next raw trades after a key (:from ts, :afterId, :afterSymbol) or from :from on (first
+ * page), before :end, of the symbols :symbol1..:symbolN, as one JSON array of RawRow; with
+ * `minutes`, also the first load of minutes from :minutesFrom up to the limit that page sets
+ * (minutesLimit, in SQL). One branch per symbol, each an index scan on the primary key (symbol,
+ * ts, trade_id) in ts order where only ties within a millisecond are sorted by id in "C" order
+ * (an incremental sort); a Merge Append interleaves the branches, so a page reads about
+ * :pageTrades rows in all, not that many per symbol. Keys are compared as float8, so a stored
+ * time with sub-millisecond digits still compares equal. The aggregate has its own ORDER BY: a
+ * subquery's order reaching an aggregate is usual, not promised (PostgreSQL docs, "Aggregate
+ * Functions").
+ */
+const rawPageSql = (symbolCount: number, keyed: boolean, minutes: boolean): string => {
+  const branch = (i: number): string => `(
+    SELECT ${i} AS s, k.symbol, k.ts, k.trade_id, k.price, k.size, k.side, k.source FROM ticks k
+    WHERE k.symbol = :symbol${i}
+      AND k.ts >= ${FROM_MS(':from::float8')} AND k.ts < ${FROM_MS(':end::float8')}
+      ${
+        keyed
+          ? `AND (k.ts > ${FROM_MS(':from::float8')}
+           OR (k.trade_id COLLATE "C", k.symbol COLLATE "C") > (:afterId::text COLLATE "C", :afterSymbol::text COLLATE "C"))`
+          : ''
+      }
+    ORDER BY k.ts, k.trade_id COLLATE "C"
+    LIMIT :pageTrades)`;
+  const branches = Array.from({ length: symbolCount }, (_, i) => branch(i + 1));
+  const order = 'ORDER BY p.ts, p.trade_id COLLATE "C", p.symbol COLLATE "C"';
+  return `${PLAN_SETTINGS_SQL}
+SELECT a.page, a.minutes_limit${minutes ? `, ${minutesJsonSql(false, 'a.minutes_limit')} AS minutes` : ''}
+FROM (
+  SELECT json_agg(json_build_array(p.s, ${MS('p.ts')}, p.trade_id, p.price, p.size, p.side, p.source)
+      ${order}) AS page,
+    CASE WHEN count(*) < :pageTrades THEN :end::float8 - 1 ELSE ${MS('max(p.ts)')} END AS minutes_limit
+  FROM (
+    SELECT p.* FROM (${branches.join('\n    UNION ALL ')}) p
+    ${order}
+    LIMIT :pageTrades
+  ) p
+) a`;
+};
+
+/** A float8 as JSON has it: a number, or a string where JSON has none (Infinity, NaN). */
+type JsonFloat = number | string;
+
+/** A float8 from JSON, as pg's text parser (parseFloat) would give it. */
+const float = (value: JsonFloat): number => (typeof value === 'number' ? value : Number(value));
+
+/** A raw trade as rawPageSql sends it: the symbol by its 1-based position in the query's. */
+type RawRow = [
+  symbol: number,
+  ts: JsonFloat,
+  id: string,
+  price: JsonFloat,
+  size: JsonFloat,
+  side: Tick['side'],
+  source: Tick['source'],
+];
+
+/** A trade-less minute as minutesJsonSql sends it. */
+type MinuteRow = [
+  symbol: MarketSymbol,
+  bucket: JsonFloat,
+  open: JsonFloat,
+  high: JsonFloat,
+  low: JsonFloat,
+  close: JsonFloat,
+  volume: JsonFloat,
+];
+
+interface Minute {
   symbol: MarketSymbol;
-  ts: number;
-  trade_id: string;
-  price: number;
-  size: number;
-  side: Tick['side'];
-  source: Tick['source'];
+  bar: Bar;
 }
 
-interface MinuteRow extends Omit<Bar, 'time'> {
-  symbol: MarketSymbol;
-  bucket: number;
+/** One raw read: a page of raw trades, and maybe the trade-less minutes of the time it spans. */
+interface RawLoad {
+  trades: Tick[];
+  /** Minutes with bucket in [from, limit], at most a load; read when the frontier was to be `from`. */
+  minutes: { from: number; limit: number; rows: Minute[] } | undefined;
 }
 
 export function storedHistory(options: StoredHistoryOptions): HistorySource {
@@ -113,10 +176,29 @@ export function storedHistory(options: StoredHistoryOptions): HistorySource {
   const sequelize = options.repository.sequelize;
   const log = options.logger.child({ component: 'history-stored' });
 
-  async function select<T>(sql: string, bind: unknown[]): Promise<T[]> {
-    const [rows] = await sequelize.query(sql, { bind });
-    return rows as T[];
+  /**
+   * The last row of a multi-statement query (the settings, then one SELECT): one round trip,
+   * where bind parameters would need the extended protocol and a transaction, four. Sequelize's
+   * replacements inline and escape the values; floats go as strings cast to float8, so every
+   * double (Infinity too) arrives exactly.
+   */
+  async function selectLast<T>(sql: string, replacements: Record<string, unknown>): Promise<T> {
+    const [rows] = await sequelize.query(sql, { replacements });
+    return rows[rows.length - 1] as T;
   }
+
+  const toMinutes = (rows: MinuteRow[] | null): Minute[] =>
+    (rows ?? []).map((r) => ({
+      symbol: r[0],
+      bar: {
+        time: float(r[1]),
+        open: float(r[2]),
+        high: float(r[3]),
+        low: float(r[4]),
+        close: float(r[5]),
+        volume: float(r[6]),
+      },
+    }));
 
   async function* pages(
     range: ReplayRange,
@@ -127,16 +209,30 @@ export function storedHistory(options: StoredHistoryOptions): HistorySource {
     const start = Math.max(range.from, from);
     const end = range.to;
     if (symbols.length === 0 || start >= end || signal.aborted) return;
+    // [keyed][with minutes]
+    const rawSql = [false, true].map((keyed) =>
+      [false, true].map((minutes) => rawPageSql(symbols.length, keyed, minutes)),
+    );
+    const common = {
+      symbols,
+      ...Object.fromEntries(symbols.map((s, i) => [`symbol${i + 1}`, s])),
+      end: String(end),
+      pageTrades,
+      pageMinutes,
+    };
 
     const counts = { pages: 0, trades: 0, rawTrades: 0, expandedMinutes: 0, zeroVolumeMinutes: 0 };
     const startedMs = performance.now();
     let ended: string | undefined;
 
-    // Raw stream: the fetched page and the key of its last row.
+    // Raw stream: the fetched page, the key of its last row, and the read of the page after it,
+    // started as soon as that key is known so the database works while this page is merged and
+    // published (at most two raw pages in memory).
     let raw: Tick[] = [];
     let rawAt = 0;
     let rawAfter: ReplayKey | undefined;
     let rawDone = false;
+    let rawNext: Promise<RawLoad> | undefined;
     // Minute stream: every trade-less minute with bucket < frontier, or = frontier and symbol
     // <= frontierSymbol, has been expanded into `pending`. Minutes before start's minute have no
     // trade at or after start.
@@ -144,58 +240,111 @@ export function storedHistory(options: StoredHistoryOptions): HistorySource {
     let frontier: number = floorBucket(start, '1m');
     let frontierSymbol: MarketSymbol | undefined;
 
-    const fetchRaw = async (): Promise<void> => {
-      const rows = await select<RawRow>(
-        rawAfter ? RAW_NEXT_PAGE_SQL : RAW_FIRST_PAGE_SQL,
-        rawAfter
-          ? [symbols, end, pageTrades, rawAfter.ts, rawAfter.id, rawAfter.symbol]
-          : [symbols, end, pageTrades, start],
-      );
-      // Exactly what Repository.readTrades returns for a row.
-      raw = rows.map((r) => ({
-        v: 1,
-        symbol: r.symbol,
-        ts: r.ts,
-        price: r.price,
-        size: r.size,
-        side: r.side,
-        id: r.trade_id,
-        source: r.source,
-      }));
-      rawAt = 0;
-      rawAfter = raw[raw.length - 1] ?? rawAfter;
-      rawDone = raw.length < pageTrades;
-      counts.rawTrades += raw.length;
+    /**
+     * Nothing past the newest raw trade fetched can be emitted before the next raw page, so a
+     * minutes query stops there: each covers at most the span of one raw page. rawPageSql
+     * computes the same in SQL.
+     */
+    const minutesLimit = (trades: readonly Tick[]): number => {
+      const newest = trades[trades.length - 1];
+      return trades.length < pageTrades || !newest ? end - 1 : newest.ts;
     };
 
-    const loadMinutes = async (): Promise<void> => {
-      // Nothing past the newest raw trade fetched can be emitted before the next raw page, so
-      // the scan stops there: each query covers at most the span of one raw page.
-      const newestRaw = raw[raw.length - 1];
-      const limit = rawDone || !newestRaw ? end - 1 : newestRaw.ts;
-      const rows = await select<MinuteRow>(
-        frontierSymbol === undefined ? MINUTES_FIRST_SQL : MINUTES_NEXT_SQL,
-        frontierSymbol === undefined
-          ? [symbols, frontier, limit, pageMinutes]
-          : [symbols, frontier, limit, pageMinutes, frontierSymbol],
-      );
-      for (const row of rows) {
-        const bar: Bar = { ...row, time: row.bucket };
+    /**
+     * The raw page after `after` (or from start), and with it the minutes from `minutesFrom`
+     * (where the frontier will then be, all going well) to the limit that page sets.
+     */
+    const readRaw = async (
+      after: ReplayKey | undefined,
+      minutesFrom: number | undefined,
+    ): Promise<RawLoad> => {
+      const minutes = minutesFrom !== undefined && minutesFrom < end;
+      const result = await selectLast<{
+        page: RawRow[] | null;
+        minutes_limit: number;
+        minutes?: MinuteRow[] | null;
+      }>(rawSql[after ? 1 : 0]![minutes ? 1 : 0]!, {
+        ...common,
+        ...(after
+          ? { from: String(after.ts), afterId: after.id, afterSymbol: after.symbol }
+          : { from: String(start) }),
+        ...(minutes ? { minutesFrom: String(minutesFrom) } : {}),
+      });
+      // Exactly what Repository.readTrades returns for a row.
+      const trades: Tick[] = (result.page ?? []).map((r) => ({
+        v: 1,
+        symbol: symbols[r[0] - 1]!,
+        ts: float(r[1]),
+        price: float(r[3]),
+        size: float(r[4]),
+        side: r[5],
+        id: r[2],
+        source: r[6],
+      }));
+      return {
+        trades,
+        minutes: minutes
+          ? {
+              from: minutesFrom,
+              limit: result.minutes_limit,
+              rows: toMinutes(result.minutes ?? null),
+            }
+          : undefined,
+      };
+    };
+
+    /** Expands a load of minutes read up to `limit` and moves the frontier past them. */
+    const addMinutes = (rows: readonly Minute[], limit: number): void => {
+      for (const { symbol, bar } of rows) {
         counts.expandedMinutes++;
         if (hasNoSplittableVolume(bar)) counts.zeroVolumeMinutes++;
-        for (const trade of expandMinute(row.symbol, bar)) {
+        for (const trade of expandMinute(symbol, bar)) {
           if (trade.ts >= start && trade.ts < end) pending.push(trade);
         }
       }
       const last = rows[rows.length - 1];
       if (rows.length === pageMinutes && last) {
         // Maybe more at this bucket (other symbols) or later, up to `limit`.
-        frontier = last.bucket;
+        frontier = last.bar.time;
         frontierSymbol = last.symbol;
       } else {
         frontier = limit + 1;
         frontierSymbol = undefined;
       }
+    };
+
+    const fetchRaw = async (): Promise<void> => {
+      const load = await (rawNext ?? readRaw(rawAfter, frontierSymbol ? undefined : frontier));
+      rawNext = undefined;
+      raw = load.trades;
+      rawAt = 0;
+      rawAfter = raw[raw.length - 1] ?? rawAfter;
+      rawDone = raw.length < pageTrades;
+      counts.rawTrades += raw.length;
+      // Loading minutes early changes nothing emitted, only when they are read; minutes read for
+      // another frontier (the last load stopped at its size) are left to loadMinutes.
+      if (load.minutes && frontier === load.minutes.from && frontierSymbol === undefined) {
+        addMinutes(load.minutes.rows, load.minutes.limit);
+      }
+      if (!rawDone && !signal.aborted) {
+        rawNext = readRaw(rawAfter, minutesLimit(raw) + 1);
+        // Its failure is seen where it is awaited; a replay stopped before then never sees it.
+        rawNext.catch(() => undefined);
+      }
+    };
+
+    const loadMinutes = async (): Promise<void> => {
+      const limit = minutesLimit(raw);
+      const result = await selectLast<{ minutes: MinuteRow[] | null }>(
+        frontierSymbol === undefined ? MINUTES_FIRST_SQL : MINUTES_NEXT_SQL,
+        {
+          ...common,
+          minutesFrom: String(frontier),
+          minutesLimit: String(limit),
+          ...(frontierSymbol === undefined ? {} : { minutesAfter: frontierSymbol }),
+        },
+      );
+      addMinutes(toMinutes(result.minutes), limit);
     };
 
     try {
