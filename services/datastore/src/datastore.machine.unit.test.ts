@@ -12,10 +12,13 @@ function scripted(failures: number) {
     followStopped: 0,
     backfills: 0,
     backfillsStopped: 0,
+    replays: 0,
+    replaysStopped: 0,
     shutdown: 0,
   };
   let send: ((event: DatastoreEvent) => void) | undefined;
   let sendFromBackfills: ((event: DatastoreEvent) => void) | undefined;
+  let sendFromReplays: ((event: DatastoreEvent) => void) | undefined;
   const machine = datastoreMachine.provide({
     actors: {
       connect: fromPromise(() =>
@@ -37,6 +40,13 @@ function scripted(failures: number) {
           calls.backfillsStopped++;
         };
       }),
+      followReplays: fromCallback<DatastoreEvent>(({ sendBack }) => {
+        calls.replays++;
+        sendFromReplays = sendBack;
+        return () => {
+          calls.replaysStopped++;
+        };
+      }),
       shutdown: fromPromise(() => {
         calls.shutdown++;
         return Promise.resolve();
@@ -55,6 +65,7 @@ function scripted(failures: number) {
     reach,
     sendUp: (e: DatastoreEvent) => send?.(e),
     sendFromBackfills: (e: DatastoreEvent) => sendFromBackfills?.(e),
+    sendFromReplays: (e: DatastoreEvent) => sendFromReplays?.(e),
   };
 }
 
@@ -80,7 +91,19 @@ describe('datastoreMachine', () => {
     expect(actor.getSnapshot().context.lastError).toBe('backfill-status consumer crashed');
     expect(calls).toMatchObject({ followStopped: 1, backfillsStopped: 1 });
     await reach((s) => s.matches('live'));
-    expect(calls).toMatchObject({ follow: 2, backfills: 2 });
+    expect(calls).toMatchObject({ follow: 2, backfills: 2, replays: 2 });
+    actor.stop();
+  });
+
+  it('follows replay-status beside them; its crash restarts all three after a backoff', async () => {
+    const { actor, calls, reach, sendFromReplays } = scripted(0);
+    await reach((s) => s.matches('live'));
+    expect(calls).toMatchObject({ follow: 1, backfills: 1, replays: 1 });
+    sendFromReplays({ type: 'CRASHED', error: 'replay-status consumer crashed' });
+    expect(actor.getSnapshot().value).toBe('backingOff');
+    expect(calls).toMatchObject({ followStopped: 1, backfillsStopped: 1, replaysStopped: 1 });
+    await reach((s) => s.matches('live'));
+    expect(calls).toMatchObject({ follow: 2, backfills: 2, replays: 2 });
     actor.stop();
   });
 

@@ -28,6 +28,8 @@ export const MAX_REPLAY_BARS = 2_000;
  * subscribes again at once), then the reader and the bars go.
  */
 export const UNWATCHED_GRACE_MS = 30_000;
+/** A crashed reader (the broker away) starts again after this, from the topic's start. */
+export const READER_RESTART_MS = 1_000;
 /** A replayed trade that cannot be read: logged this many times per session, then counted. */
 const MAX_LOGGED_REFUSALS = 10;
 
@@ -36,14 +38,20 @@ interface Series {
   forming: Bar | undefined;
 }
 
-interface Watched {
-  watchers: number;
+/** One read of a session's topic from its start, and the candles it built. */
+interface Reader {
   consumer: BatchConsumer;
   candles: LiveCandles;
   series: Map<string, Series>;
+  refused: number;
+  restartTimer: ReturnType<Clock['setTimeout']> | undefined;
+}
+
+interface Watched {
+  watchers: number;
+  reader: Reader;
   release: () => void;
   idleTimer: ReturnType<Clock['setTimeout']> | undefined;
-  refused: number;
 }
 
 export interface ReplayBarsOptions {
@@ -86,7 +94,7 @@ export class ReplayBars implements ReplayFeed {
   }
 
   bars(session: string, symbol: MarketSymbol, interval: Interval): BarUpdate[] {
-    const series = this.#watched.get(session)?.series.get(seriesKey(symbol, interval));
+    const series = this.#watched.get(session)?.reader.series.get(seriesKey(symbol, interval));
     if (!series) return [];
     const updates: BarUpdate[] = series.closed.map((bar) => ({
       v: 1,
@@ -130,6 +138,18 @@ export class ReplayBars implements ReplayFeed {
   }
 
   #start(session: string): Watched {
+    const watched: Watched = {
+      watchers: 0,
+      reader: undefined as unknown as Reader,
+      release: this.#options.desk.watch(session),
+      idleTimer: undefined,
+    };
+    this.#watched.set(session, watched);
+    watched.reader = this.#read(session, watched);
+    return watched;
+  }
+
+  #read(session: string, watched: Watched): Reader {
     const topic = replayTopicName(session);
     const consumer = new BatchConsumer(this.#options.kafka, {
       groupId: `datastore-replay-${randomUUID()}`,
@@ -137,49 +157,63 @@ export class ReplayBars implements ReplayFeed {
       fromBeginning: true,
       // A step's trades should be on the chart as soon as they are published.
       maxWaitTimeMs: 20,
-      onCrash: (err) =>
-        this.#log.warn('replay reader crashed', { session, error: errorMessage(err) }),
+      onCrash: (err) => this.#crashed(session, watched, reader, err),
     });
-    const watched: Watched = {
-      watchers: 0,
+    const reader: Reader = {
       consumer,
       candles: new LiveCandles({ allowedLatenessMs: 0 }),
       series: new Map(),
-      release: this.#options.desk.watch(session),
-      idleTimer: undefined,
       refused: 0,
+      restartTimer: undefined,
     };
-    this.#watched.set(session, watched);
     consumer
       .start((batch) => {
-        if (this.#watched.get(session) !== watched) return Promise.resolve();
+        if (watched.reader !== reader || this.#watched.get(session) !== watched)
+          return Promise.resolve();
         const events: BarUpdate[] = [];
         for (const message of batch.messages) {
           const decoded = decodeTick(message.value ?? '');
           if (!decoded.ok) {
-            if (watched.refused++ < MAX_LOGGED_REFUSALS)
+            if (reader.refused++ < MAX_LOGGED_REFUSALS)
               this.#log.warn('replayed trade refused', { session, reason: decoded.reason });
             continue;
           }
-          events.push(...watched.candles.add(decoded.value).events);
+          events.push(...reader.candles.add(decoded.value).events);
         }
         for (const update of coalesceUpdates(events)) {
-          this.#record(watched, update);
+          this.#record(reader, update);
           for (const listener of this.#listeners) listener(session, update);
         }
         return Promise.resolve();
       })
-      .catch((err: unknown) =>
-        this.#log.warn('replay reader failed', { session, error: errorMessage(err) }),
-      );
+      .catch((err: unknown) => this.#crashed(session, watched, reader, err));
     this.#log.info('replay reader started', { session, topic });
-    return watched;
+    return reader;
   }
 
-  #record(watched: Watched, update: BarUpdate): void {
+  /**
+   * A reader that crashed (the broker away longer than its retries) is replaced by a new one
+   * reading from the topic's start with fresh candles, so nothing counts twice; subscribers are
+   * sent only what is newer than what they have (the ordering rule), so the chart carries on.
+   */
+  #crashed(session: string, watched: Watched, reader: Reader, err: unknown): void {
+    if (watched.reader !== reader || reader.restartTimer) return;
+    this.#log.warn('replay reader crashed', { session, error: errorMessage(err) });
+    reader.restartTimer = this.#options.clock.setTimeout(() => {
+      if (this.#watched.get(session) !== watched || watched.reader !== reader) return;
+      reader.consumer
+        .stop()
+        .catch((e: unknown) =>
+          this.#log.warn('replay reader stop failed', { session, error: errorMessage(e) }),
+        );
+      watched.reader = this.#read(session, watched);
+    }, READER_RESTART_MS);
+  }
+
+  #record(reader: Reader, update: BarUpdate): void {
     const key = seriesKey(update.symbol, update.interval);
-    let series = watched.series.get(key);
-    if (!series) watched.series.set(key, (series = { closed: [], forming: undefined }));
+    let series = reader.series.get(key);
+    if (!series) reader.series.set(key, (series = { closed: [], forming: undefined }));
     if (!update.final) {
       series.forming = update.bar;
       return;
@@ -193,9 +227,10 @@ export class ReplayBars implements ReplayFeed {
     if (this.#watched.get(session) !== watched) return;
     this.#watched.delete(session);
     if (watched.idleTimer) this.#options.clock.clearTimeout(watched.idleTimer);
+    this.#options.clock.clearTimeout(watched.reader.restartTimer);
     watched.release();
     try {
-      await watched.consumer.stop();
+      await watched.reader.consumer.stop();
     } catch (err) {
       this.#log.warn('replay reader stop failed', { session, error: errorMessage(err) });
     }
