@@ -8,7 +8,10 @@
  *   plain message's publication until a consumer of the same broker sees it.
  * Figures are printed as a table at the end; vitest's own ops/s line is one run each.
  */
-import { startBroker } from '@candlestream/broker';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnBrokerProcess } from '@candlestream/broker/testing';
 import type { MarketSymbol, Tick } from '@candlestream/core';
 import { encodeTick, systemClock } from '@candlestream/core';
 import { migrate, Repository } from '@candlestream/db';
@@ -77,11 +80,23 @@ async function syntheticTrades(count: number, seed: number): Promise<Tick[]> {
   return out;
 }
 
+/**
+ * The broker as its own process, as `pnpm start` runs it: in this one it would share the event
+ * loop with the bench's own producer and consumers, and the figures would measure that too.
+ */
 async function environment() {
-  const broker = await startBroker({ port: 0 });
+  const dataDir = await mkdtemp(join(tmpdir(), 'cs-bench-pipeline-'));
+  const running = await spawnBrokerProcess(['--data-dir', dataDir]);
+  const broker = {
+    stop: async () => {
+      running.child.kill('SIGTERM');
+      await running.exited;
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
   const db = await createTestDatabase(services.get('postgres').url, 'bench-pipeline');
   await migrate({ url: db.url }, { logger });
-  const brokers = [`127.0.0.1:${broker.port}`];
+  const brokers = [running.brokers];
   const env = {
     KAFKA_BROKERS: brokers[0]!,
     DATABASE_URL: db.url,
