@@ -36,4 +36,5 @@ export {
   type ConsumedMessage,
 } from './consumer.js';
 export { readTopicTail, type TopicTailOptions } from './tail.js';
+export { consumeInActor, type ActorConsumerOptions } from './actor-consumer.js';
 export { TopicCollector, type TopicCollectorOptions } from './collector.js';

@@ -1,8 +1,8 @@
 import type { BackfillReport } from '@candlestream/core';
 import { decodeBackfillReport } from '@candlestream/core';
+import { consumeInActor } from '@candlestream/kafka';
 import { fromCallback } from 'xstate';
 import type { CoordinatorEvent } from '../coordinator.machine.js';
-import { consumeInActor } from './consuming.js';
 import type { Deps } from './deps.js';
 
 /**
@@ -54,7 +54,10 @@ export async function recordReport(deps: Deps, report: BackfillReport): Promise<
 export function reportsActor(deps: Deps) {
   return fromCallback<CoordinatorEvent>(({ sendBack }) => {
     const log = deps.logger.child({ component: 'reports' });
-    return consumeInActor(deps, sendBack, {
+    return consumeInActor(deps.kafka, {
+      fromBeginning: true,
+      stops: deps.stops,
+      crashed: (error) => sendBack({ type: 'CRASHED', error }),
       groupId: `${deps.groupId}.status`,
       topic: deps.topics.status.name,
       log,

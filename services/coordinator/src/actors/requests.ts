@@ -1,10 +1,10 @@
 import type { BackfillRequest } from '@candlestream/core';
 import { decodeBackfillRequest } from '@candlestream/core';
+import { consumeInActor } from '@candlestream/kafka';
 import { fromCallback } from 'xstate';
 import type { CoordinatorEvent, PlannedJob } from '../coordinator.machine.js';
 import { planMinutes, planRequest } from '../planner.js';
 import { endedDependencies } from './connect.js';
-import { consumeInActor } from './consuming.js';
 import type { Deps } from './deps.js';
 import { announce } from './reporting.js';
 
@@ -63,7 +63,10 @@ export async function handleRequest(
 export function requestsActor(deps: Deps) {
   return fromCallback<CoordinatorEvent>(({ sendBack }) => {
     const log = deps.logger.child({ component: 'requests' });
-    return consumeInActor(deps, sendBack, {
+    return consumeInActor(deps.kafka, {
+      fromBeginning: true,
+      stops: deps.stops,
+      crashed: (error) => sendBack({ type: 'CRASHED', error }),
       groupId: deps.groupId,
       topic: deps.topics.requests.name,
       log,

@@ -1,6 +1,6 @@
 import type { BackfillReport } from '@candlestream/core';
-import { decodeBackfillReport, errorMessage } from '@candlestream/core';
-import { BatchConsumer } from '@candlestream/kafka';
+import { decodeBackfillReport } from '@candlestream/core';
+import { consumeInActor } from '@candlestream/kafka';
 import { fromCallback } from 'xstate';
 import type { DatastoreEvent } from '../datastore.machine.js';
 import type { Deps } from './deps.js';
@@ -13,18 +13,7 @@ import type { Deps } from './deps.js';
  */
 export function followBackfillsActor(deps: Deps) {
   return fromCallback<DatastoreEvent>(({ sendBack }) => {
-    let stopped = false;
     const log = deps.logger.child({ component: 'follow-backfills' });
-    const crashed = (err: unknown): void => {
-      if (!stopped) sendBack({ type: 'CRASHED', error: errorMessage(err) });
-    };
-    const consumer = new BatchConsumer(deps.kafka, {
-      groupId: deps.backfillGroupId,
-      topics: [deps.backfillStatus.name],
-      fromBeginning: false,
-      maxWaitTimeMs: 100,
-      onCrash: crashed,
-    });
     const announce = async (report: BackfillReport): Promise<void> => {
       let { from, to } = report;
       if (from === undefined || to === undefined) {
@@ -43,26 +32,24 @@ export function followBackfillsActor(deps: Deps) {
       });
     };
     let refused = 0;
-    consumer
-      .start(async (batch) => {
-        for (const m of batch.messages) {
-          const decoded = decodeBackfillReport(m.value ?? '');
-          if (!decoded.ok) {
-            if (refused++ < 10)
-              log.warn('backfill report refused', { reason: decoded.reason, offset: m.offset });
-            continue;
-          }
-          const report = decoded.value;
-          if (report.reporter === 'coordinator' && report.status === 'done') await announce(report);
+    return consumeInActor(deps.kafka, {
+      groupId: deps.backfillGroupId,
+      topic: deps.backfillStatus.name,
+      fromBeginning: false,
+      maxWaitTimeMs: 100,
+      log,
+      stops: deps.stops,
+      crashed: (error) => sendBack({ type: 'CRASHED', error }),
+      handle: async (m) => {
+        const decoded = decodeBackfillReport(m.value ?? '');
+        if (!decoded.ok) {
+          if (refused++ < 10)
+            log.warn('backfill report refused', { reason: decoded.reason, offset: m.offset });
+          return;
         }
-      })
-      .catch(crashed);
-    return () => {
-      stopped = true;
-      // Not awaited here (cleanup is synchronous); connect and shutdown await deps.stops.
-      const stopping = consumer.stop();
-      stopping.catch((err: unknown) => log.warn('consumer stop failed', { err }));
-      deps.stops.add(stopping);
-    };
+        const report = decoded.value;
+        if (report.reporter === 'coordinator' && report.status === 'done') await announce(report);
+      },
+    });
   });
 }

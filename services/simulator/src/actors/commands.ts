@@ -1,5 +1,5 @@
-import { decodeReplayCommand, errorMessage } from '@candlestream/core';
-import { BatchConsumer } from '@candlestream/kafka';
+import { AppError, decodeReplayCommand } from '@candlestream/core';
+import { consumeInActor } from '@candlestream/kafka';
 import { fromCallback } from 'xstate';
 import type { SimulatorEvent } from '../simulator.machine.js';
 import type { Deps } from './deps.js';
@@ -19,49 +19,37 @@ export const COMMAND_EXPIRY_MS = 30_000;
 export function commandsActor(deps: Deps) {
   return fromCallback<SimulatorEvent>(({ sendBack }) => {
     const log = deps.logger.child({ component: 'commands' });
-    let stopped = false;
-    const crashed = (err: unknown): void => {
-      if (!stopped) sendBack({ type: 'CRASHED', error: errorMessage(err) });
-    };
-    const consumer = new BatchConsumer(deps.kafka, {
+    return consumeInActor(deps.kafka, {
       groupId: deps.groupId,
-      topics: [deps.topics.commands.name],
+      topic: deps.topics.commands.name,
       fromBeginning: true,
       // A control is a click on the chart: wait at most this long for the next one.
       maxWaitTimeMs: 20,
-      onCrash: crashed,
-    });
-    consumer
-      .start((batch) => {
-        const now = deps.clock.now();
-        for (const message of batch.messages) {
-          if (stopped) break;
-          const decoded = decodeReplayCommand(message.value ?? '');
-          if (!decoded.ok) {
-            log.warn('replay command refused', { reason: decoded.reason, offset: message.offset });
-            continue;
-          }
-          if (now - message.timestamp > COMMAND_EXPIRY_MS) {
-            log.info('replay command expired', {
-              session: decoded.value.session,
-              command: decoded.value.type,
-              ageMs: now - message.timestamp,
-            });
-            continue;
-          }
-          deps.counters.commands.inc(1, { command: decoded.value.type });
-          if (decoded.value.type !== 'touch')
-            log.info('replay command', { ...decoded.value, v: undefined });
-          sendBack({ type: 'COMMAND', command: decoded.value, at: now });
+      log,
+      stops: deps.stops,
+      crashed: (error) => sendBack({ type: 'CRASHED', error }),
+      handle: (message, live) => {
+        // Stopping, the machine would not hear of it: leave the batch uncommitted for the next run.
+        if (!live()) throw new AppError('CANCELLED', 'the commands consumer is stopping');
+        const decoded = decodeReplayCommand(message.value ?? '');
+        if (!decoded.ok) {
+          log.warn('replay command refused', { reason: decoded.reason, offset: message.offset });
+          return;
         }
-        return Promise.resolve();
-      })
-      .catch(crashed);
-    return () => {
-      stopped = true;
-      const stopping = consumer.stop();
-      stopping.catch((err: unknown) => log.warn('consumer stop failed', { err }));
-      deps.stops.add(stopping);
-    };
+        const now = deps.clock.now();
+        if (now - message.timestamp > COMMAND_EXPIRY_MS) {
+          log.info('replay command expired', {
+            session: decoded.value.session,
+            command: decoded.value.type,
+            ageMs: now - message.timestamp,
+          });
+          return;
+        }
+        deps.counters.commands.inc(1, { command: decoded.value.type });
+        if (decoded.value.type !== 'touch')
+          log.info('replay command', { ...decoded.value, v: undefined });
+        sendBack({ type: 'COMMAND', command: decoded.value, at: now });
+      },
+    });
   });
 }
