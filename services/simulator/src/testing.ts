@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBroker, type RunningBroker } from '@candlestream/broker';
+import { spawnBrokerProcess } from '@candlestream/broker/testing';
 import type { MarketSymbol, Tick } from '@candlestream/core';
 import { decodeTick } from '@candlestream/core';
 import { migrate, Repository } from '@candlestream/db';
@@ -19,7 +20,6 @@ import { createTestDatabase, spawnService, waitUntil } from '@candlestream/testk
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const REPLAY_SCRIPT = join(ROOT, 'scripts', 'replay.ts');
-const BROKER_MAIN = join(ROOT, 'packages', 'broker', 'src', 'main.ts');
 export const BTC = 'BTC-USD' as MarketSymbol;
 export const ETH = 'ETH-USD' as MarketSymbol;
 
@@ -68,12 +68,12 @@ export async function startInfra(
 }
 
 async function brokerProcess(dataDir: string): Promise<Pick<RunningBroker, 'brokers' | 'stop'>> {
-  const p = spawnService(BROKER_MAIN, {}, ['--port', '0', '--data-dir', dataDir]);
-  const line = await p.waitForLine((l) => l['msg'] === 'broker listening', 60_000);
+  const p = await spawnBrokerProcess(['--data-dir', dataDir], 60_000);
   return {
-    brokers: `127.0.0.1:${String(line['port'])}`,
+    brokers: p.brokers,
     stop: async () => {
-      await p.kill('SIGTERM');
+      p.child.kill('SIGTERM');
+      await p.exited;
     },
   };
 }
