@@ -20,13 +20,27 @@ export function chunkSpanMs(interval: Interval): number {
   return INTERVAL_MS[interval] * BARS_PER_CHUNK;
 }
 
-/** Chunks are aligned like the interval's buckets (weeks on Mondays), so a bar is in exactly one. */
-export function chunkStart(time: EpochMs, interval: Interval): EpochMs {
-  const span = chunkSpanMs(interval);
+/**
+ * The start of the span of `bars` buckets holding `time`. Spans are aligned like the interval's
+ * buckets (weeks on Mondays), so a bar is in exactly one.
+ */
+export function spanStart(time: EpochMs, interval: Interval, bars: number): EpochMs {
+  const span = INTERVAL_MS[interval] * bars;
   const aligned = floorBucket(time, interval);
   const origin = floorBucket(0, interval);
   return origin + Math.floor((aligned - origin) / span) * span;
 }
+
+export function chunkStart(time: EpochMs, interval: Interval): EpochMs {
+  return spanStart(time, interval, BARS_PER_CHUNK);
+}
+
+/** Told which bars of a series changed, so copies kept elsewhere (rendered pages) drop them. */
+export type InvalidationListener = (
+  symbol: MarketSymbol,
+  interval: Interval,
+  times: readonly EpochMs[],
+) => void;
 
 /** Reads the bars of [from, to) from storage; the cache's source of truth. */
 export type BarLoader = (
@@ -66,6 +80,7 @@ export class BarChunkCache {
   /** More missed than MAX_MISSED_INVALIDATIONS: no chunk is trusted until all are dropped. */
   #missedAll = false;
   #catchingUp: Promise<void> | undefined;
+  readonly #listeners = new Set<InvalidationListener>();
 
   constructor(options: {
     redis: Redis | undefined;
@@ -88,6 +103,12 @@ export class BarChunkCache {
   /** Chunk invalidations still owed to Redis (for /health); `all` after an overflow. */
   get missedInvalidations(): number | 'all' {
     return this.#missedAll ? 'all' : this.#missed.size;
+  }
+
+  /** Calls `listener` on every invalidation, before Redis is asked; returns its removal. */
+  onInvalidate(listener: InvalidationListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   key(symbol: MarketSymbol, interval: Interval, start: EpochMs): string {
@@ -150,7 +171,9 @@ export class BarChunkCache {
     interval: Interval,
     times: readonly EpochMs[],
   ): Promise<void> {
-    if (!this.#redis || times.length === 0) return;
+    if (times.length === 0) return;
+    for (const listener of this.#listeners) listener(symbol, interval, times);
+    if (!this.#redis) return;
     const keys = [
       ...new Set(times.map((t) => this.key(symbol, interval, chunkStart(t, interval)))),
     ];

@@ -218,8 +218,11 @@ export class BackfillDesk {
   ): Promise<BackfillHandle | undefined> {
     const aligned = minuteAligned(wanted);
     const now = this.#clock.now();
-    const [stored, fetched, active] = await Promise.all([
-      this.#stored(symbol, aligned),
+    // What storage holds is known in memory; the jobs table is asked only about what it lacks,
+    // so a request for stored history costs no query.
+    const stored = await this.#stored(symbol, aligned);
+    if (missingRanges(aligned, stored, now).length === 0) return undefined;
+    const [fetched, active] = await Promise.all([
       this.#jobs.fetchedRanges(symbol, aligned.from, aligned.to),
       this.#jobs.active(symbol),
     ]);

@@ -1,11 +1,26 @@
 import type { BarChunkCache } from '@candlestream/cache';
+import { spanStart } from '@candlestream/cache';
 import type { Bar, Clock, EpochMs, Interval, MarketSymbol } from '@candlestream/core';
 import { AppError, floorBucket, INTERVAL_MS } from '@candlestream/core';
 import type { Repository } from '@candlestream/db';
 import type { LiveView } from './live.js';
+import type { BarPage, Piece } from './ohlcv-body.js';
+import { barsPiece, closedTag, pagePiece, renderPage } from './ohlcv-body.js';
 
 /** Buckets that ended longer ago than this are cached: later trades arrive as corrections. */
 export const CACHE_AFTER_CLOSE_MS = 2 * 60_000;
+/** Bars per prepared page: a twelfth of a cache chunk (2 hours of 1m, 5 days of 1h). */
+export const PAGE_BARS = 120;
+/** Rendered pages kept in memory by default (PREPARED_CACHE_MB). */
+export const PREPARED_CACHE_BYTES = 64 * 1_024 * 1_024;
+
+/** An `/ohlcv` answer's bars as pieces of bytes (ohlcv-body.ts), not objects. */
+export interface OhlcvBars {
+  pieces: Piece[];
+  partial: boolean;
+  /** Set when every bar came from closed pages: a strong validator for the answer. */
+  closedTag?: string;
+}
 
 export interface BarsAnswer {
   bars: Bar[];
@@ -24,6 +39,13 @@ export class BarService {
   readonly #live: LiveView;
   readonly #clock: Clock;
   readonly #maxBars: number;
+  /** Rendered closed pages, least recently used first; `#preparedBytes` is their size. */
+  readonly #prepared = new Map<string, { page: BarPage; bytes: number }>();
+  readonly #preparedMax: number;
+  #preparedBytes = 0;
+  /** Bumped per series on every invalidation: a page read before one is not kept. */
+  readonly #generation = new Map<string, number>();
+  readonly stats = { pageHits: 0, pageMisses: 0 };
 
   constructor(options: {
     repository: Repository;
@@ -31,12 +53,24 @@ export class BarService {
     live: LiveView;
     clock: Clock;
     maxBars: number;
+    /** Memory for rendered pages (default PREPARED_CACHE_BYTES); 0 renders every request. */
+    preparedBytes?: number | undefined;
   }) {
     this.#repository = options.repository;
     this.#cache = options.cache;
     this.#live = options.live;
     this.#clock = options.clock;
     this.#maxBars = options.maxBars;
+    this.#preparedMax = options.preparedBytes ?? PREPARED_CACHE_BYTES;
+    // Not every stand-in of the cache in tests can tell; the real one always does.
+    this.#cache.onInvalidate?.((symbol, interval, times) =>
+      this.#dropPages(symbol, interval, times),
+    );
+  }
+
+  /** Memory held by rendered pages, in bytes (for /health and the bench). */
+  get preparedBytes(): number {
+    return this.#preparedBytes;
   }
 
   get maxBars(): number {
@@ -57,23 +91,64 @@ export class BarService {
     limit?: number,
     options: { limitName?: string; fresh?: boolean } = {},
   ): Promise<BarsAnswer> {
-    const limitName = options.limitName ?? 'limit';
     if (limit !== undefined) {
       const bars = (await this.last(symbol, interval, limit, to)).filter((b) => b.time >= from);
       return this.#answer(interval, bars);
     }
-    const buckets = Math.ceil((to - from) / INTERVAL_MS[interval]);
-    if (buckets > this.#maxBars) {
-      throw new AppError(
-        'INVALID_ARGUMENT',
-        `the range holds up to ${buckets} ${interval} bars; at most ${this.#maxBars} per request (narrow the range or pass ${limitName})`,
-      );
-    }
+    this.#checkWidth(interval, from, to, options.limitName ?? 'limit');
     const closedBefore = floorBucket(this.#clock.now() - CACHE_AFTER_CLOSE_MS, interval);
     const stored = options.fresh
       ? await this.#repository.readBars(symbol, interval, from, to)
       : await this.#cache.read(symbol, interval, from, to, closedBefore);
     return this.#answer(interval, await this.#withForming(symbol, interval, stored, from, to));
+  }
+
+  /**
+   * `range` for `/ohlcv`, as bytes: closed pages (PAGE_BARS buckets that ended before the cache
+   * horizon) come rendered from memory, and only the rest (the open end, the forming bar) is read
+   * and rendered for this request. With `limit` or `fresh` everything is rendered afresh.
+   */
+  async ohlcv(
+    symbol: MarketSymbol,
+    interval: Interval,
+    from: EpochMs,
+    to: EpochMs,
+    limit?: number,
+    options: { fresh?: boolean } = {},
+  ): Promise<OhlcvBars> {
+    if (limit !== undefined || options.fresh || this.#preparedMax === 0) {
+      const { bars, partial } = await this.range(symbol, interval, from, to, limit, options);
+      return { pieces: compact([barsPiece(bars)]), partial };
+    }
+    this.#checkWidth(interval, from, to, 'limit');
+    const closedBefore = floorBucket(this.#clock.now() - CACHE_AFTER_CLOSE_MS, interval);
+    const span = INTERVAL_MS[interval] * PAGE_BARS;
+    const starts: EpochMs[] = [];
+    for (
+      let p = spanStart(from, interval, PAGE_BARS);
+      p < to && p + span <= closedBefore;
+      p += span
+    )
+      starts.push(p);
+    const pages = await this.#pages(symbol, interval, starts, closedBefore);
+    const pieces = compact(pages.map((page) => pagePiece(page, from, to)));
+    let lastTime = pages.findLast((p) => p.times.length > 0)?.times.at(-1);
+    const openFrom = starts.length > 0 ? Math.max(from, starts.at(-1)! + span) : from;
+    if (openFrom >= to) {
+      return {
+        pieces,
+        partial: false,
+        closedTag: closedTag(`${symbol} ${interval} ${from} ${to}`, pages),
+      };
+    }
+    const stored = await this.#cache.read(symbol, interval, openFrom, to, closedBefore);
+    const rest = await this.#withForming(symbol, interval, stored, openFrom, to);
+    pieces.push(...compact([barsPiece(rest)]));
+    lastTime = rest.at(-1)?.time ?? lastTime;
+    return {
+      pieces,
+      partial: lastTime !== undefined && lastTime + INTERVAL_MS[interval] > this.#clock.now(),
+    };
   }
 
   /** The newest `count` bars opening before `before`, ascending (TradingView's countback). */
@@ -96,6 +171,85 @@ export class BarService {
   ): Promise<EpochMs | undefined> {
     const [bar] = await this.#repository.lastBars(symbol, interval, 1, before);
     return bar?.time;
+  }
+
+  #checkWidth(interval: Interval, from: EpochMs, to: EpochMs, limitName: string): void {
+    const buckets = Math.ceil((to - from) / INTERVAL_MS[interval]);
+    if (buckets > this.#maxBars) {
+      throw new AppError(
+        'INVALID_ARGUMENT',
+        `the range holds up to ${buckets} ${interval} bars; at most ${this.#maxBars} per request (narrow the range or pass ${limitName})`,
+      );
+    }
+  }
+
+  /** The rendered pages starting at `starts`; the missing ones read in one range and kept. */
+  async #pages(
+    symbol: MarketSymbol,
+    interval: Interval,
+    starts: readonly EpochMs[],
+    closedBefore: EpochMs,
+  ): Promise<BarPage[]> {
+    const series = `${symbol} ${interval}`;
+    const out: (BarPage | undefined)[] = starts.map((start) => {
+      const key = `${series} ${start}`;
+      const entry = this.#prepared.get(key);
+      if (!entry) return undefined;
+      this.#prepared.delete(key); // most recently used last
+      this.#prepared.set(key, entry);
+      return entry.page;
+    });
+    const missing = starts.filter((_, i) => out[i] === undefined);
+    this.stats.pageHits += starts.length - missing.length;
+    this.stats.pageMisses += missing.length;
+    if (missing.length === 0) return out as BarPage[];
+    const generation = this.#generation.get(series) ?? 0;
+    const span = INTERVAL_MS[interval] * PAGE_BARS;
+    const bars = await this.#cache.read(
+      symbol,
+      interval,
+      missing[0]!,
+      missing.at(-1)! + span,
+      closedBefore,
+    );
+    const byPage = new Map<EpochMs, Bar[]>(missing.map((start) => [start, []]));
+    for (const bar of bars) byPage.get(spanStart(bar.time, interval, PAGE_BARS))?.push(bar);
+    const keep = (this.#generation.get(series) ?? 0) === generation;
+    for (const [i, start] of starts.entries()) {
+      const fresh = byPage.get(start);
+      if (out[i] || !fresh) continue;
+      const page = renderPage(fresh);
+      out[i] = page;
+      if (keep) this.#keep(`${series} ${start}`, page);
+    }
+    return out as BarPage[];
+  }
+
+  #keep(key: string, page: BarPage): void {
+    const bytes =
+      page.raw.length + page.deflated.length + page.times.byteLength + page.offsets.byteLength;
+    const old = this.#prepared.get(key);
+    if (old) this.#preparedBytes -= old.bytes;
+    this.#prepared.delete(key);
+    this.#prepared.set(key, { page, bytes });
+    this.#preparedBytes += bytes;
+    for (const [oldest, entry] of this.#prepared) {
+      if (this.#preparedBytes <= this.#preparedMax) break;
+      this.#prepared.delete(oldest);
+      this.#preparedBytes -= entry.bytes;
+    }
+  }
+
+  #dropPages(symbol: MarketSymbol, interval: Interval, times: readonly EpochMs[]): void {
+    const series = `${symbol} ${interval}`;
+    this.#generation.set(series, (this.#generation.get(series) ?? 0) + 1);
+    for (const time of times) {
+      const key = `${series} ${spanStart(time, interval, PAGE_BARS)}`;
+      const entry = this.#prepared.get(key);
+      if (!entry) continue;
+      this.#prepared.delete(key);
+      this.#preparedBytes -= entry.bytes;
+    }
   }
 
   async #withForming(
@@ -121,4 +275,8 @@ export class BarService {
       partial: last !== undefined && last.time + INTERVAL_MS[interval] > this.#clock.now(),
     };
   }
+}
+
+function compact<T>(items: readonly (T | undefined)[]): T[] {
+  return items.filter((item): item is T => item !== undefined);
 }

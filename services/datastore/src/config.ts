@@ -67,6 +67,12 @@ const spec = {
   maxBars: vars.custom<number>('MAX_BARS', Joi.number().integer().min(100).max(1_000_000), {
     fallback: 20_000,
   }),
+  /** Memory for rendered closed pages of /ohlcv answers, in MiB; 0 renders every answer. */
+  preparedCacheMb: vars.custom<number>(
+    'PREPARED_CACHE_MB',
+    Joi.number().integer().min(0).max(65_536),
+    { fallback: 64 },
+  ),
 };
 
 export type DatastoreConfig = ConfigOf<typeof spec>;

@@ -192,6 +192,73 @@ describe.skipIf(services.skip)(
       }
     });
 
+    it('a closed range is immutable with a strong ETag (304 on revalidation) until a late trade changes it', async () => {
+      const from = floorBucket(start, '1h') + 2 * HOUR_MS;
+      const to = from + 6 * HOUR_MS;
+      const path = `/ohlcv?symbol=BTC-USD&interval=1m&startDate=${toIso(from)}&endDate=${toIso(to)}`;
+      const plain = await get(path, { 'accept-encoding': 'identity' });
+      const zipped = await fetch(`${base}${path}`, { headers: { 'accept-encoding': 'gzip' } });
+      expect(zipped.headers.get('content-encoding')).toBe('gzip');
+      expect(JSON.parse(await zipped.text())).toEqual(plain.body);
+      const tag = plain.headers.get('etag')!;
+      expect(tag).toMatch(/^"[\w-]+"$/);
+      expect(zipped.headers.get('etag')).not.toBe(tag);
+      expect(plain.headers.get('cache-control')).toMatch(/immutable/);
+      const oracle = aggregateTicks(trades, '1m')
+        .get(SYMBOLS[0]!)!
+        .filter((b) => b.time >= from && b.time < to);
+      expect(diffBars(oracle, toBars(plain.body), { volumeRelTol: VOLUME_REL_TOL })).toEqual([]);
+
+      // As a browser revalidates (fetch() would add `no-cache`, which bypasses validators).
+      const again = await fetch(`${base}${path}`, {
+        headers: {
+          'accept-encoding': 'identity',
+          'if-none-match': tag,
+          'cache-control': 'max-age=0',
+        },
+      });
+      expect(again.status).toBe(304);
+      expect(await again.text()).toBe('');
+      // A range still forming is never immutable.
+      const open = await get(`/ohlcv?symbol=BTC-USD&interval=1m&startDate=${toIso(from)}`);
+      expect(open.headers.get('cache-control') ?? '').not.toMatch(/immutable/);
+
+      // A late trade into the range: its final correction drops the prepared pages.
+      const minute = from + 30 * MINUTE_MS;
+      const late: Tick = {
+        v: 1,
+        symbol: SYMBOLS[0]!,
+        ts: minute + 1_234,
+        price: oracle.find((b) => b.time === minute)?.close ?? 37_000,
+        size: 5,
+        side: 'buy',
+        id: uniqueName('late'),
+        source: 'synthetic',
+      };
+      await publisher.send(TOPICS.ticks.name, [{ key: late.symbol, value: encodeTick(late) }]);
+      const before = toBars(plain.body).find((b) => b.time === minute)?.volume ?? 0;
+      let changed: Awaited<ReturnType<typeof get>> | undefined;
+      await waitUntil(
+        'the answer to include the late trade',
+        async () => {
+          changed = await get(path, { 'accept-encoding': 'identity' });
+          const bar = toBars(changed.body).find((b) => b.time === minute);
+          return bar !== undefined && Math.abs(bar.volume - (before + 5)) < 1e-6;
+        },
+        WAIT_MS,
+      );
+      expect(changed!.headers.get('etag')).not.toBe(tag);
+      const stale = await fetch(`${base}${path}`, {
+        headers: {
+          'accept-encoding': 'identity',
+          'if-none-match': tag,
+          'cache-control': 'max-age=0',
+        },
+      });
+      expect(stale.status).toBe(200);
+      trades.push(late); // later tests compare against the aggregator of every trade
+    });
+
     it('/udf/history equals /ohlcv; times strictly increase; the same request gives the same answer', async () => {
       const to = Math.floor(Date.now() / 1_000) + 60;
       const from = Math.floor(floorBucket(start, '15m') / 1_000);

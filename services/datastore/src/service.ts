@@ -91,7 +91,14 @@ export async function startDatastore(
     logger,
   });
   const live = new LiveView({ store, cache, logger });
-  const bars = new BarService({ repository, cache, live, clock, maxBars: config.maxBars });
+  const bars = new BarService({
+    repository,
+    cache,
+    live,
+    clock,
+    maxBars: config.maxBars,
+    preparedBytes: config.preparedCacheMb * 1_024 * 1_024,
+  });
   const symbols = new SymbolRegistry(config.symbols, repository, clock);
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: SERVICE_NAME, logger });
   // Requests on backfill-requests (POST /backfills, history misses). Connected on first use and
@@ -224,7 +231,15 @@ export async function startDatastore(
     checks: () => ({
       cache: redis ? 'redis' : 'memory',
       ...(redisGate ? { redis: redisGate.problem ?? 'ok' } : {}),
-      cacheStats: { ...cache.stats, missedInvalidations: cache.missedInvalidations },
+      // hits: history answered from a cache, rendered pages in memory or chunks in Redis;
+      // misses: chunks read from storage.
+      cacheStats: {
+        ...cache.stats,
+        hits: cache.stats.hits + bars.stats.pageHits,
+        chunks: { hits: cache.stats.hits, misses: cache.stats.misses },
+        pages: { ...bars.stats, bytes: bars.preparedBytes },
+        missedInvalidations: cache.missedInvalidations,
+      },
       streamClients: hub.clientCount(),
       updatesReceived: live.received,
       historicalFinals: live.historical,

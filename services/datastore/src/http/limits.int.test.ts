@@ -182,10 +182,10 @@ describe('concurrent history work is bounded per client and in total', () => {
     let started = 0;
     const bars = {
       maxBars: 1_000,
-      range: async (symbol: string) => {
+      ohlcv: async (symbol: string) => {
         started += 1;
         if (symbol === 'BTC-USD') await held;
-        return { bars: [], partial: false };
+        return { pieces: [], partial: false };
       },
     } as unknown as BarService;
     return { bars, release, started: () => started };

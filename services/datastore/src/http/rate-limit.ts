@@ -27,7 +27,7 @@ export interface RateLimitOptions {
    * packages/cache RedisGate: while it skips Redis, count in memory at once (a connected but
    * unanswering Redis would otherwise cost every request the command timeout).
    */
-  gate?: { readonly available: boolean } | undefined;
+  gate?: { readonly available: boolean; fail(err: unknown): void } | undefined;
 }
 
 export type TakeResult = { ok: true; remaining: number } | { ok: false; retryAfterS: number };
@@ -58,21 +58,31 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
     keyPrefix: `${options.keyPrefix ?? 'candlestream:'}rate-limit`,
   };
   const memory = new RateLimiterMemory(common);
-  const limiter: RateLimiterAbstract = options.redis
+  const shared: RateLimiterAbstract | undefined = options.redis
     ? new RateLimiterRedis({
         ...common,
         storeClient: options.redis,
         // Not connected (yet, or any more): count in memory instead of waiting on Redis.
         rejectIfRedisNotReady: true,
-        insuranceLimiter: memory,
       })
-    : memory;
+    : undefined;
+  const { gate } = options;
+  /** Redis's count, or memory's when Redis fails; the failure tells the gate, so the next skip it. */
+  const consume = async (key: string): Promise<RateLimiterRes> => {
+    if (!shared || (gate && !gate.available)) return memory.consume(key);
+    try {
+      return await shared.consume(key);
+    } catch (err) {
+      if (err instanceof RateLimiterRes) throw err;
+      gate?.fail(err);
+      return memory.consume(key);
+    }
+  };
   return {
     limit: points,
     async take(key) {
       try {
-        const store = options.gate && !options.gate.available ? memory : limiter;
-        const result = await store.consume(key);
+        const result = await consume(key);
         return { ok: true, remaining: result.remainingPoints };
       } catch (err) {
         if (!(err instanceof RateLimiterRes)) throw err;

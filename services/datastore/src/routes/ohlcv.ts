@@ -1,12 +1,13 @@
 import type { EpochMs, Interval, MarketSymbol } from '@candlestream/core';
 import { INTERVAL_MS, invalidArgument, toIso } from '@candlestream/core';
 import type { Logger } from '@candlestream/logger';
-import type { Request, Router } from 'express';
+import type { Request, Response, Router } from 'express';
 import { Router as createRouter } from 'express';
 import Joi from 'joi';
 import type { BackfillDesk, BackfillHandle } from '../backfills.js';
 import { MAX_WAIT_MS } from '../backfills.js';
-import type { BarService } from '../bars.js';
+import type { BarService, OhlcvBars } from '../bars.js';
+import { assemble } from '../ohlcv-body.js';
 import type { SymbolRegistry } from '../symbols.js';
 import { rules, unknownSymbol, validateQuery } from './params.js';
 
@@ -50,6 +51,38 @@ export async function backfillOnMiss(
   }
 }
 
+/** How long a browser may keep a fully closed answer without asking again. */
+export const CLOSED_MAX_AGE_S = 86_400;
+
+/**
+ * Writes the answer from its prepared pieces (ohlcv-body.ts), gzipped when the client takes it.
+ * An answer made only of closed pages carries a strong ETag and `immutable`, so a browser keeps
+ * it and a revalidation is a 304 without a body; the rest get express's ETag of their bytes.
+ */
+function sendOhlcv(
+  req: Request,
+  res: Response,
+  q: OhlcvQuery,
+  answer: OhlcvBars,
+  backfill: BackfillHandle | undefined,
+): void {
+  const gzip = req.acceptsEncodings('gzip', 'identity') === 'gzip';
+  const head = `{"symbol":${JSON.stringify(q.symbol)},"interval":${JSON.stringify(q.interval)},"bars":[`;
+  const tail = `],"partial":${String(answer.partial)}${backfill ? `,"backfill":${JSON.stringify(backfill)}` : ''}}`;
+  res.type('application/json').vary('Accept-Encoding');
+  if (gzip) res.set('Content-Encoding', 'gzip');
+  if (answer.closedTag && !backfill) {
+    res.set('ETag', `"${answer.closedTag}${gzip ? '-gz' : ''}"`);
+    res.set('Cache-Control', `public, max-age=${CLOSED_MAX_AGE_S}, immutable`);
+    // A revalidation that matches costs no assembly at all.
+    if (req.fresh) {
+      res.status(304).end();
+      return;
+    }
+  }
+  res.send(assemble(head, answer.pieces, tail, gzip));
+}
+
 /**
  * `GET /ohlcv`: startDate inclusive, endDate exclusive (default now), interval default 1m; with
  * `limit` and no startDate, the newest `limit` bars before endDate. A range storage lacks starts
@@ -82,7 +115,7 @@ export function ohlcvRouter(deps: {
     }
     if (!(await deps.symbols.has(q.symbol))) throw unknownSymbol(q.symbol);
     const read = (fresh: boolean) =>
-      deps.bars.range(q.symbol, q.interval, q.startDate ?? Number.NEGATIVE_INFINITY, end, q.limit, {
+      deps.bars.ohlcv(q.symbol, q.interval, q.startDate ?? Number.NEGATIVE_INFINITY, end, q.limit, {
         fresh,
       });
     let answer = await read(false);
@@ -112,21 +145,7 @@ export function ohlcvRouter(deps: {
       if (closed.signal.aborted) return;
       answer = await read(true);
     }
-    const { bars, partial } = answer;
-    res.json({
-      symbol: q.symbol,
-      interval: q.interval,
-      bars: bars.map((b) => ({
-        time: toIso(b.time),
-        open: b.open,
-        high: b.high,
-        low: b.low,
-        close: b.close,
-        volume: b.volume,
-      })),
-      partial,
-      ...(backfill ? { backfill } : {}),
-    });
+    sendOhlcv(req, res, q, answer, backfill);
   });
   return router;
 }

@@ -174,7 +174,16 @@ export const OPENAPI = {
         ],
         responses: {
           '200': {
-            description: 'bars, ascending',
+            description:
+              'bars, ascending; gzip with Accept-Encoding: gzip. An answer of closed buckets only has a strong ETag and Cache-Control immutable',
+            headers: {
+              ETag: { schema: { type: 'string' }, description: 'send back as If-None-Match' },
+              'Cache-Control': {
+                schema: { type: 'string' },
+                description:
+                  '`public, max-age=86400, immutable` on an answer of closed buckets only',
+              },
+            },
             content: json({
               type: 'object',
               properties: {
@@ -186,6 +195,7 @@ export const OPENAPI = {
               },
             }),
           },
+          '304': { description: 'If-None-Match named the answer: it has not changed' },
           ...commonErrors,
         },
       },
