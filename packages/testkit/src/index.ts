@@ -1,3 +1,4 @@
+export * from './http-load.js';
 export * from './infra.js';
 export * from './resources.js';
 export * from './services.js';
