@@ -1,25 +1,42 @@
 /**
  * The datastore under HTTP load, beside a baseline measured in the same run: a plain express
- * handler doing one direct query (bench/plain-server.ts). Each server is its own process; the load
- * generator here keeps CONCURRENCY requests in flight for LOAD_MS and reports requests/s, p50, p99.
+ * handler doing one direct query (bench/plain-server.ts). Each server is its own process, and so
+ * is the load generator (the testkit's runHttpLoad, autocannon): CONCURRENCY connections, closed
+ * loop, for LOAD_MS, reporting requests/s, p50 and p99 of the answers, all of which must be 200.
  * - 1 day of 1m bars (a closed day): from the Redis chunk cache, and with no cache (database);
- * - 1 year of 1h bars (cached);
+ * - 1 year of 1h bars (cached, and from the database);
  * - the same two queries through the plain handler;
  * - a burst: BURST_REQUESTS concurrent 3-day 1m requests from one client, with another client's
  *   requests meanwhile, against the datastore (bounded per client and in total) and against the
- *   plain handler (unbounded): latencies, answers by status, and the server's peak RSS.
+ *   plain handler (unbounded): latencies, answers by status, and the server's peak RSS. Both
+ *   clients are autocannon runs in one load process, told apart by X-Forwarded-For.
+ * Then a scale table, how each cost grows:
+ * - /ohlcv from the database with 1 month and with 1 year of stored history (the same closed day
+ *   of 1m, and the whole stored range of 1h);
+ * - a datastore's RSS with 0 and with STREAM_SUBSCRIBERS WebSocket subscribers on /stream (the
+ *   clients in a process of their own, bench/ws-subscribers.ts), and how long a bar update takes
+ *   from its publication on bar-updates to the first and to the last of them (one subscriber
+ *   alone is the baseline).
  */
+import { mkdtemp, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { MarketSymbol, Tick } from '@candlestream/core';
+import { spawnBrokerProcess } from '@candlestream/broker/testing';
+import type { BarUpdate, MarketSymbol, Tick } from '@candlestream/core';
 import { DAY_MS, floorBucket, MINUTE_MS, toIso } from '@candlestream/core';
 import { migrate, Repository } from '@candlestream/db';
+import { createKafka, KafkaPublisher, TOPICS } from '@candlestream/kafka';
 import { silentLogger } from '@candlestream/logger';
-import type { ServiceProcess } from '@candlestream/testkit';
+import type { HttpLoadResult, ServiceProcess } from '@candlestream/testkit';
 import {
+  closedLoop,
   createTestDatabase,
+  formatStatuses,
   needServices,
   percentile,
+  runHttpLoad,
   spawnService,
   uniqueName,
 } from '@candlestream/testkit';
@@ -28,52 +45,64 @@ import { afterAll, bench, describe } from 'vitest';
 const services = needServices(['postgres', 'redis', 'kafka']);
 const DATASTORE_MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 const PLAIN_MAIN = fileURLToPath(new URL('./bench/plain-server.ts', import.meta.url));
+const WS_SUBSCRIBERS = fileURLToPath(new URL('./bench/ws-subscribers.ts', import.meta.url));
 const CONCURRENCY = 8;
 const LOAD_MS = 3_000;
 const WARMUP_REQUESTS = 20;
 const SYMBOL = 'BTC-USD' as MarketSymbol;
+/**
+ * One run each. The functions are `async`: tinybench calls a plain function once more to see
+ * whether it returns a promise (before warm-up and before the run), which ran a load three times.
+ */
 const ONCE = { iterations: 1, time: 0, warmupIterations: 0, warmupTime: 0 };
 /** The burst issue 14 measured: 500 concurrent 3-day 1m requests (p50 7.6 s, RSS 238 → 625 MB). */
 const BURST_REQUESTS = 500;
 /** The other client's requests during the burst, one after the other. */
 const BYSTANDER_REQUESTS = 10;
+/** A burst request may wait its turn a long time; a timeout would be counted as an error. */
+const BURST_TIMEOUT_MS = 120_000;
 const RSS_SAMPLE_MS = 25;
+const STREAM_SUBSCRIBERS = 1_000;
+/** Bar updates timed per subscriber count, one after the other. */
+const STREAM_UPDATES = 20;
+/** How long one update may take to reach every subscriber before the bench gives up. */
+const STREAM_REACH_TIMEOUT_MS = 15_000;
+/** Updates published (one at a time) until the datastore's consumer is seen delivering. */
+const STREAM_WARMUP_TIMEOUT_MS = 60_000;
+
+const FROM_DB_1M = 'datastore: 1 day of 1m, from the database';
+const FROM_DB_1H = 'datastore: 1 year of 1h, from the database';
 
 const rows: string[] = [];
+const scale: string[] = [];
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
   process.stdout.write(
-    `\ndatastore figures (${CONCURRENCY} concurrent, ${LOAD_MS / 1_000} s each):\n${rows.join('\n')}\n`,
+    `\ndatastore figures (${CONCURRENCY} concurrent, ${LOAD_MS / 1_000} s each, load from its own process):\n${rows.join('\n')}\n`,
   );
+  process.stdout.write(`\ndatastore scale (how each cost grows):\n${scale.join('\n')}\n`);
 });
 
-/** Closed-loop load: CONCURRENCY workers, each sending the next request when the last returns. */
+const ms = (v: number): string => (Number.isFinite(v) ? v.toFixed(1) : '-');
+
+function loadRow(label: string, r: HttpLoadResult): string {
+  return `  ${label.padEnd(50)} ${String(Math.round(r.requestsPerSecond)).padStart(6)} req/s   p50 ${ms(r.p50Ms)} ms   p99 ${ms(r.p99Ms)} ms   (${r.requests} answers, all 200)`;
+}
+
+/** Results the scale table reuses, by label. */
+const measured = new Map<string, HttpLoadResult>();
+
+/** Closed-loop load from the load process: CONCURRENCY connections for LOAD_MS. */
 async function load(label: string, url: string): Promise<void> {
-  for (let i = 0; i < WARMUP_REQUESTS; i++) {
-    const r = await fetch(url);
-    if (r.status !== 200) throw new Error(`${label}: ${r.status} ${await r.text()}`);
-    await r.arrayBuffer();
-  }
-  const latencies: number[] = [];
-  const deadline = performance.now() + LOAD_MS;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (performance.now() < deadline) {
-        const t = performance.now();
-        const r = await fetch(url);
-        await r.arrayBuffer();
-        if (r.status !== 200) throw new Error(`${label}: ${r.status}`);
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1_000;
-  latencies.sort((a, b) => a - b);
-  rows.push(
-    `  ${label.padEnd(50)} ${String(Math.round(latencies.length / seconds)).padStart(6)} req/s   p50 ${percentile(latencies, 50).toFixed(1)} ms   p99 ${percentile(latencies, 99).toFixed(1)} ms`,
-  );
+  const result = await closedLoop(label, {
+    url,
+    connections: CONCURRENCY,
+    durationMs: LOAD_MS,
+    warmupRequests: WARMUP_REQUESTS,
+  });
+  rows.push(loadRow(label, result));
+  measured.set(label, result);
 }
 
 /** Resident memory of a process in MB, from /proc (Linux). */
@@ -83,47 +112,52 @@ function rssMb(pid: number): number {
 }
 
 /**
- * BURST_REQUESTS at once from one client (X-Forwarded-For 198.51.100.1) while a second client
- * (198.51.100.2) asks BYSTANDER_REQUESTS times in a row; the server's RSS sampled throughout.
+ * BURST_REQUESTS at once from one client (X-Forwarded-For 198.51.100.1, one connection each)
+ * while a second client (198.51.100.2) asks BYSTANDER_REQUESTS times in a row; both from the load
+ * process, the server's RSS sampled from here throughout.
  */
 async function burst(label: string, url: string, pid: number): Promise<void> {
   const rssBefore = rssMb(pid);
   let rssPeak = rssBefore;
   const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMb(pid))), RSS_SAMPLE_MS);
-  const timed = async (client: string): Promise<{ status: number; ms: number }> => {
-    const t = performance.now();
-    const r = await fetch(url, { headers: { 'x-forwarded-for': client } });
-    await r.arrayBuffer();
-    return { status: r.status, ms: performance.now() - t };
-  };
-  const flood = Promise.all(Array.from({ length: BURST_REQUESTS }, () => timed('198.51.100.1')));
-  const bystander: number[] = [];
-  for (let i = 0; i < BYSTANDER_REQUESTS; i++) {
-    const answer = await timed('198.51.100.2');
-    if (answer.status !== 200) throw new Error(`${label}: bystander got ${answer.status}`);
-    bystander.push(answer.ms);
+  let results: HttpLoadResult[];
+  try {
+    results = await runHttpLoad([
+      {
+        url,
+        connections: BURST_REQUESTS,
+        amount: BURST_REQUESTS,
+        headers: { 'x-forwarded-for': '198.51.100.1' },
+        timeoutMs: BURST_TIMEOUT_MS,
+      },
+      {
+        url,
+        connections: 1,
+        amount: BYSTANDER_REQUESTS,
+        headers: { 'x-forwarded-for': '198.51.100.2' },
+        timeoutMs: BURST_TIMEOUT_MS,
+      },
+    ]);
+  } finally {
+    clearInterval(sampler);
   }
-  const answers = await flood;
-  clearInterval(sampler);
-  const byStatus = new Map<number, number>();
-  for (const a of answers) byStatus.set(a.status, (byStatus.get(a.status) ?? 0) + 1);
-  const served = answers.filter((a) => a.status === 200).map((a) => a.ms);
-  const all = answers.map((a) => a.ms).sort((a, b) => a - b);
-  served.sort((a, b) => a - b);
-  bystander.sort((a, b) => a - b);
-  const statuses = [...byStatus].map(([status, n]) => `${n}×${status}`).join(' ');
+  const [flood, bystander] = results as [HttpLoadResult, HttpLoadResult];
+  if (bystander.okLatenciesMs.length !== BYSTANDER_REQUESTS || bystander.errors > 0)
+    throw new Error(`${label}: the other client got ${formatStatuses(bystander.statuses)}`);
+  if (flood.errors > 0 || flood.requests !== BURST_REQUESTS)
+    throw new Error(
+      `${label}: ${flood.requests} of ${BURST_REQUESTS} answered, ${flood.errors} errors`,
+    );
+  const all = flood.latenciesMs;
+  const served = flood.okLatenciesMs;
+  const other = bystander.okLatenciesMs;
   rows.push(
-    `  ${label.padEnd(50)} answers ${statuses}   all p50 ${percentile(all, 50).toFixed(0)} ms max ${all[all.length - 1]!.toFixed(0)} ms   served p50 ${served.length ? percentile(served, 50).toFixed(0) : '-'} ms   other client p50 ${percentile(bystander, 50).toFixed(0)} ms max ${bystander[bystander.length - 1]!.toFixed(0)} ms   RSS ${rssBefore.toFixed(0)} → peak ${rssPeak.toFixed(0)} MB`,
+    `  ${label.padEnd(50)} answers ${formatStatuses(flood.statuses)}   all p50 ${percentile(all, 50).toFixed(0)} ms max ${all[all.length - 1]!.toFixed(0)} ms   served p50 ${served.length ? percentile(served, 50).toFixed(0) : '-'} ms   other client p50 ${percentile(other, 50).toFixed(0)} ms max ${other[other.length - 1]!.toFixed(0)} ms   RSS ${rssBefore.toFixed(0)} → peak ${rssPeak.toFixed(0)} MB`,
   );
 }
 
-describe.skipIf(services.skip)('datastore over HTTP', async () => {
-  const db = await createTestDatabase(services.get('postgres').url, 'bench-datastore');
-  cleanups.push(() => db.drop());
-  await migrate({ url: db.url }, { logger: silentLogger() });
-  // A year of trades every 10 minutes (every 1h bar exists) and one dense closed day (1m bars).
-  const now = Date.now();
-  const day = floorBucket(now - 3 * DAY_MS, '1d');
+/** Trades every 10 minutes over `days` days, then three dense days ending with `day`'s end. */
+function history(now: number, days: number, day: number): Tick[] {
   const trades: Tick[] = [];
   let price = 37_000;
   const push = (ts: number, i: number): void => {
@@ -140,19 +174,35 @@ describe.skipIf(services.skip)('datastore over HTTP', async () => {
     });
   };
   let i = 0;
-  for (let ts = floorBucket(now - 366 * DAY_MS, '1h'); ts < now; ts += 10 * MINUTE_MS)
+  for (let ts = floorBucket(now - days * DAY_MS, '1h'); ts < now; ts += 10 * MINUTE_MS)
     push(ts + 7, i++);
   // Three dense days ending with the closed one: the burst asks for all three.
   for (let ts = day - 2 * DAY_MS; ts < day + DAY_MS; ts += 20_000) push(ts + 3, i++);
+  return trades.sort((a, b) => a.ts - b.ts);
+}
+
+async function storedDatabase(name: string, trades: readonly Tick[]): Promise<string> {
+  const db = await createTestDatabase(services.get('postgres').url, name);
+  cleanups.push(() => db.drop());
+  await migrate({ url: db.url }, { logger: silentLogger() });
   const repository = new Repository({ url: db.url, logger: silentLogger() });
-  trades.sort((a, b) => a.ts - b.ts);
   for (let k = 0; k < trades.length; k += 5_000)
     await repository.insertTrades(trades.slice(k, k + 5_000));
   await repository.close();
+  return db.url;
+}
+
+describe.skipIf(services.skip)('datastore over HTTP', async () => {
+  // A year of trades every 10 minutes (every 1h bar exists) and one dense closed day (1m bars);
+  // a second database holds the last month of the same, for the history scale rows.
+  const now = Date.now();
+  const day = floorBucket(now - 3 * DAY_MS, '1d');
+  const yearUrl = await storedDatabase('bench-datastore', history(now, 366, day));
+  const monthUrl = await storedDatabase('bench-datastore-month', history(now, 31, day));
 
   const env = {
     KAFKA_BROKERS: services.get('kafka').url,
-    DATABASE_URL: db.url,
+    DATABASE_URL: yearUrl,
     PORT: '0',
     LOG_LEVEL: 'warn',
     SYMBOLS: SYMBOL,
@@ -173,60 +223,217 @@ describe.skipIf(services.skip)('datastore over HTTP', async () => {
   });
   // Trusting loopback's X-Forwarded-For lets the burst bench be two clients from one machine.
   const uncached = await start(DATASTORE_MAIN, { TRUST_PROXY: 'loopback' });
+  const uncachedMonth = await start(DATASTORE_MAIN, { DATABASE_URL: monthUrl });
   const plain = await start(PLAIN_MAIN, {});
+  // The stream datastore has a broker of its own, so nothing else in the run publishes to the
+  // bar-updates it follows.
+  const brokerDir = await mkdtemp(join(tmpdir(), 'cs-bench-datastore-'));
+  const broker = await spawnBrokerProcess(['--data-dir', brokerDir]);
+  cleanups.push(async () => {
+    broker.child.kill('SIGTERM');
+    await broker.exited;
+    await rm(brokerDir, { recursive: true, force: true });
+  });
+  const streaming = await start(DATASTORE_MAIN, {
+    KAFKA_BROKERS: broker.brokers,
+    REDIS_URL: services.get('redis').url,
+    CACHE_PREFIX: `${uniqueName('bench')}:`,
+  });
 
   const oneDay = `symbol=${SYMBOL}&interval=1m&startDate=${toIso(day)}&endDate=${toIso(day + DAY_MS)}`;
   const threeDays = `symbol=${SYMBOL}&interval=1m&startDate=${toIso(day - 2 * DAY_MS)}&endDate=${toIso(day + DAY_MS)}`;
-  const oneYear = `symbol=${SYMBOL}&interval=1h&startDate=${toIso(floorBucket(now - 365 * DAY_MS, '1h'))}&endDate=${toIso(floorBucket(now, '1h'))}`;
+  const lastHour = toIso(floorBucket(now, '1h'));
+  const oneYear = `symbol=${SYMBOL}&interval=1h&startDate=${toIso(floorBucket(now - 365 * DAY_MS, '1h'))}&endDate=${lastHour}`;
+  const oneMonth = `symbol=${SYMBOL}&interval=1h&startDate=${toIso(floorBucket(now - 30 * DAY_MS, '1h'))}&endDate=${lastHour}`;
 
   bench(
     '1 day of 1m bars, chunk cache (Redis)',
-    () => load('datastore: 1 day of 1m, from the cache', `${cached}/ohlcv?${oneDay}`),
+    async () => {
+      await load('datastore: 1 day of 1m, from the cache', `${cached}/ohlcv?${oneDay}`);
+    },
     ONCE,
   );
   bench(
     '1 day of 1m bars, no cache (database)',
-    () => load('datastore: 1 day of 1m, from the database', `${uncached}/ohlcv?${oneDay}`),
+    async () => {
+      await load(FROM_DB_1M, `${uncached}/ohlcv?${oneDay}`);
+    },
     ONCE,
   );
   bench(
     'baseline: plain express, direct query, 1 day of 1m',
-    () => load('baseline: plain handler, 1 day of 1m', `${plain}/ohlcv?${oneDay}`),
+    async () => {
+      await load('baseline: plain handler, 1 day of 1m', `${plain}/ohlcv?${oneDay}`);
+    },
     ONCE,
   );
   bench(
     '1 year of 1h bars, chunk cache (Redis)',
-    () => load('datastore: 1 year of 1h, from the cache', `${cached}/ohlcv?${oneYear}`),
+    async () => {
+      await load('datastore: 1 year of 1h, from the cache', `${cached}/ohlcv?${oneYear}`);
+    },
     ONCE,
   );
   bench(
     '1 year of 1h bars, no cache (database)',
-    () => load('datastore: 1 year of 1h, from the database', `${uncached}/ohlcv?${oneYear}`),
+    async () => {
+      await load(FROM_DB_1H, `${uncached}/ohlcv?${oneYear}`);
+    },
     ONCE,
   );
   bench(
     'baseline: plain express, direct query, 1 year of 1h',
-    () => load('baseline: plain handler, 1 year of 1h', `${plain}/ohlcv?${oneYear}`),
+    async () => {
+      await load('baseline: plain handler, 1 year of 1h', `${plain}/ohlcv?${oneYear}`);
+    },
     ONCE,
   );
   bench(
     `burst: ${BURST_REQUESTS} concurrent 3-day 1m requests, datastore (bounded)`,
-    () =>
-      burst(
+    async () => {
+      await burst(
         `datastore: burst of ${BURST_REQUESTS}, 3 days of 1m`,
         `${uncached}/ohlcv?${threeDays}`,
         pids.get(uncached)!,
-      ),
+      );
+    },
     ONCE,
   );
   bench(
     `baseline: plain express, burst of ${BURST_REQUESTS}`,
-    () =>
-      burst(
+    async () => {
+      await burst(
         `baseline: plain handler, burst of ${BURST_REQUESTS}`,
         `${plain}/ohlcv?${threeDays}`,
         pids.get(plain)!,
-      ),
+      );
+    },
+    ONCE,
+  );
+
+  bench(
+    'scale: /ohlcv from the database, 1 month vs 1 year of stored history',
+    async () => {
+      const month1m = await closedLoop('1 month stored: 1 day of 1m', {
+        url: `${uncachedMonth}/ohlcv?${oneDay}`,
+        connections: CONCURRENCY,
+        durationMs: LOAD_MS,
+        warmupRequests: WARMUP_REQUESTS,
+      });
+      const month1h = await closedLoop('1 month stored: whole range of 1h', {
+        url: `${uncachedMonth}/ohlcv?${oneMonth}`,
+        connections: CONCURRENCY,
+        durationMs: LOAD_MS,
+        warmupRequests: WARMUP_REQUESTS,
+      });
+      const line = (label: string, r: HttpLoadResult | undefined): string =>
+        r
+          ? `  ${label.padEnd(58)} p50 ${ms(r.p50Ms).padStart(7)} ms   p99 ${ms(r.p99Ms).padStart(7)} ms   ${String(Math.round(r.requestsPerSecond)).padStart(6)} req/s`
+          : `  ${label.padEnd(58)} (not measured in this run)`;
+      scale.push(
+        `  /ohlcv from the database, ${CONCURRENCY} concurrent, by stored history:`,
+        line('  1 month stored: the closed day of 1m (1,440 bars)', month1m),
+        line('  1 year stored:  the closed day of 1m (1,440 bars)', measured.get(FROM_DB_1M)),
+        line('  1 month stored: the whole range of 1h (720 bars)', month1h),
+        line('  1 year stored:  the whole range of 1h (8,760 bars)', measured.get(FROM_DB_1H)),
+      );
+    },
+    ONCE,
+  );
+
+  bench(
+    `scale: datastore RSS and bar-update fan-out, 0 / 1 / ${STREAM_SUBSCRIBERS} /stream subscribers`,
+    async () => {
+      const pid = pids.get(streaming)!;
+      const wsUrl = `${streaming.replace('http:', 'ws:')}/stream`;
+      const kafka = createKafka({
+        brokers: [broker.brokers],
+        clientId: 'bench',
+        logger: silentLogger(),
+      });
+      const publisher = new KafkaPublisher(kafka);
+      await publisher.connect();
+      cleanups.push(() => publisher.disconnect());
+      let close = 50_000;
+      /** Publishes one forming bar of a close never used before; its time is publication's. */
+      const publish = async (): Promise<{ close: number; at: number }> => {
+        close += 1;
+        const update: BarUpdate = {
+          v: 1,
+          symbol: SYMBOL,
+          interval: '1m',
+          bar: {
+            time: floorBucket(Date.now(), '1m'),
+            open: close,
+            high: close,
+            low: close,
+            close,
+            volume: 1,
+          },
+          final: false,
+        };
+        const at = performance.timeOrigin + performance.now();
+        await publisher.send(TOPICS.barUpdates.name, [
+          { key: SYMBOL, value: JSON.stringify(update) },
+        ]);
+        return { close, at };
+      };
+      const rssIdle = rssMb(pid);
+      const fanOut = async (
+        count: number,
+      ): Promise<{
+        first: number[];
+        last: number[];
+        rss: number;
+        rssPeak: number;
+        connectMs: number;
+      }> => {
+        const clients = spawnService(WS_SUBSCRIBERS, {}, [wsUrl, String(count), SYMBOL, '1m']);
+        let rssPeak = 0;
+        const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMb(pid))), RSS_SAMPLE_MS);
+        try {
+          const ready = await clients.waitForLine((l) => l['msg'] === 'ready', 120_000);
+          const rss = rssMb(pid);
+          const reached = (c: number, timeoutMs: number) =>
+            clients.waitForLine((l) => l['msg'] === 'reached' && l['close'] === c, timeoutMs);
+          // Until one update reaches them all: the datastore's consumer has joined and delivers.
+          const deadline = Date.now() + STREAM_WARMUP_TIMEOUT_MS;
+          for (;;) {
+            const { close: c } = await publish();
+            try {
+              await reached(c, 2_000);
+              break;
+            } catch (err) {
+              if (Date.now() > deadline) throw err;
+            }
+          }
+          const first: number[] = [];
+          const last: number[] = [];
+          for (let k = 0; k < STREAM_UPDATES; k++) {
+            const { close: c, at } = await publish();
+            const line = await reached(c, STREAM_REACH_TIMEOUT_MS);
+            first.push(Number(line['first']) - at);
+            last.push(Number(line['last']) - at);
+          }
+          first.sort((a, b) => a - b);
+          last.sort((a, b) => a - b);
+          return { first, last, rss, rssPeak, connectMs: Number(ready['ms']) };
+        } finally {
+          clearInterval(sampler);
+          await clients.kill();
+        }
+      };
+      const one = await fanOut(1);
+      const many = await fanOut(STREAM_SUBSCRIBERS);
+      const row = (label: string, r: { first: number[]; last: number[] }, all: boolean): string =>
+        `    ${label.padEnd(56)} first p50 ${ms(percentile(r.first, 50))} ms${all ? `   last (all received) p50 ${ms(percentile(r.last, 50))} ms p99 ${ms(percentile(r.last, 99))} ms max ${ms(r.last[r.last.length - 1]!)} ms` : ` p99 ${ms(percentile(r.first, 99))} ms`}`;
+      scale.push(
+        `  /stream, a datastore process with its own broker (${STREAM_UPDATES} updates each, published one at a time):`,
+        `    ${'datastore RSS'.padEnd(56)} 0 subscribers ${rssIdle.toFixed(0)} MB   ${STREAM_SUBSCRIBERS} subscribed ${many.rss.toFixed(0)} MB, peak while connected ${many.rssPeak.toFixed(0)} MB (+${(((many.rssPeak - rssIdle) * 1_024) / STREAM_SUBSCRIBERS).toFixed(0)} KB each at peak; all connected in ${many.connectMs} ms)`,
+        row('baseline: 1 subscriber, published → received', one, false),
+        row(`${STREAM_SUBSCRIBERS} subscribers, published → received`, many, true),
+      );
+    },
     ONCE,
   );
 });

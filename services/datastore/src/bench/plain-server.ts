@@ -13,14 +13,15 @@ const app = express();
 app.get('/ohlcv', async (req, res) => {
   const { symbol, interval, startDate, endDate } = req.query as Record<string, string>;
   const { rows } = await pool.query<{
-    t: Date;
+    t: number;
     open: number;
     high: number;
     low: number;
     close: number;
     volume: number;
   }>(
-    `SELECT bucket AS t, open, high, low, close, volume FROM ohlcv_${interval === '1h' ? '1h' : '1m'}
+    // Epoch ms, as the repository reads them, not pg's slow timestamptz-to-Date parsing.
+    `SELECT (extract(epoch FROM bucket) * 1000)::float8 AS t, open, high, low, close, volume FROM ohlcv_${interval === '1h' ? '1h' : '1m'}
      WHERE symbol = $1 AND bucket >= $2 AND bucket < $3 ORDER BY bucket`,
     [symbol, startDate, endDate],
   );
@@ -28,7 +29,7 @@ app.get('/ohlcv', async (req, res) => {
     symbol,
     interval,
     bars: rows.map((r) => ({
-      time: r.t.toISOString(),
+      time: new Date(r.t).toISOString(),
       open: r.open,
       high: r.high,
       low: r.low,
