@@ -108,7 +108,70 @@ export function decodeTick(raw: Uint8Array | string): Decoded<Tick> {
           : `unsupported tick message version ${JSON.stringify(version)} (this reader knows v${TICK_MESSAGE_VERSION})`,
     };
   }
-  return validateWith(tickSchema, value);
+  // Nearly every message is a well-formed tick: checked by hand, it skips joi (a third of the
+  // consumer's decode time). Anything the check does not accept gets joi's verdict and reason.
+  return fastTick(value as Record<string, unknown>) ?? validateWith(tickSchema, value);
+}
+
+const SIDES: ReadonlySet<unknown> = new Set(TRADE_SIDES);
+const SOURCES: ReadonlySet<unknown> = new Set(TICK_SOURCES);
+
+/** Canonical symbols seen, so the check is a lookup; bounded, as symbols come off the wire. */
+const canonicalSeen = new Set<string>();
+const MAX_CANONICAL_SEEN = 10_000;
+
+function canonical(symbol: string): boolean {
+  if (canonicalSeen.has(symbol)) return true;
+  if (!isCanonicalSymbol(symbol)) return false;
+  if (canonicalSeen.size >= MAX_CANONICAL_SEEN) canonicalSeen.clear();
+  canonicalSeen.add(symbol);
+  return true;
+}
+
+function positiveSafe(n: unknown): n is number {
+  // joi's number(): finite and within the safe range; positive(): above zero.
+  return typeof n === 'number' && n > 0 && n <= Number.MAX_SAFE_INTEGER;
+}
+
+/**
+ * The tick when `value` passes tickSchema exactly as joi would, with the same result (the known
+ * fields, unknown ones stripped); `undefined` when joi must decide. Never accepts what joi refuses
+ * (ticks.unit.test.ts compares the two on many inputs).
+ */
+export function fastTick(value: Record<string, unknown>): { ok: true; value: Tick } | undefined {
+  const { v, symbol, ts, price, size, side, id, source } = value;
+  if (
+    v !== TICK_MESSAGE_VERSION ||
+    typeof symbol !== 'string' ||
+    !canonical(symbol) ||
+    typeof ts !== 'number' ||
+    !Number.isInteger(ts) ||
+    ts < MIN_TICK_TS_MS ||
+    ts > MAX_TICK_TS_MS ||
+    !positiveSafe(price) ||
+    !positiveSafe(size) ||
+    !SIDES.has(side) ||
+    typeof id !== 'string' ||
+    id.length < 1 ||
+    id.length > MAX_TRADE_ID_LENGTH ||
+    storableTextProblem(id) !== undefined ||
+    !SOURCES.has(source)
+  ) {
+    return undefined;
+  }
+  return {
+    ok: true,
+    value: {
+      v,
+      symbol: symbol as MarketSymbol,
+      ts,
+      price,
+      size,
+      side: side as TradeSide,
+      id,
+      source: source as TickSource,
+    },
+  };
 }
 
 export function encodeTick(tick: Tick): string {

@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { Tick } from './ticks.js';
-import { compareTrades, decodeTick, encodeTick, MAX_TICK_MESSAGE_BYTES } from './ticks.js';
+import {
+  compareTrades,
+  decodeTick,
+  encodeTick,
+  fastTick,
+  MAX_TICK_MESSAGE_BYTES,
+  MAX_TICK_TS_MS,
+  MIN_TICK_TS_MS,
+  tickSchema,
+} from './ticks.js';
+import { validateWith } from './validation.js';
 
 const valid = {
   v: 1,
@@ -114,5 +124,74 @@ describe('compareTrades', () => {
       { ts: 2, id: 'a' },
     ]);
     expect(compareTrades({ ts: 5, id: 'x' }, { ts: 5, id: 'x' })).toBe(0);
+  });
+});
+
+describe('the fast path of decodeTick', () => {
+  /** Values each field may take: valid ones and every kind of wrong. */
+  const variants: Record<string, unknown[]> = {
+    v: [1, 2, '1', 1.0000001, undefined, null],
+    symbol: ['BTC-USD', 'ETH-USDT', 'btc-usd', 'BTCUSD', 'BTC/USD', 'BTC-BTC', '', 7, undefined],
+    ts: [
+      1_700_000_000_123,
+      MIN_TICK_TS_MS,
+      MAX_TICK_TS_MS,
+      MIN_TICK_TS_MS - 1,
+      MAX_TICK_TS_MS + 1,
+      1_700_000_000_123.5,
+      1_700_000_000,
+      '1700000000123',
+      Number.NaN,
+      undefined,
+    ],
+    price: [37_000.5, 1e-300, 0, -1, Number.MAX_SAFE_INTEGER, 2 ** 60, '1', null, undefined],
+    size: [0.01, 5e-324, 0, -0.5, 1e20, true, undefined],
+    side: ['buy', 'sell', 'unknown', 'BUY', '', undefined],
+    id: [
+      'abc-1',
+      'x',
+      '',
+      'a'.repeat(128),
+      'a'.repeat(129),
+      'nul\u0000',
+      'lone\uD800',
+      5,
+      undefined,
+    ],
+    source: ['cryptocompare', 'synthetic', 'file', 'backfill', 'replay', 'other', undefined],
+  };
+
+  it('accepts exactly what joi accepts, with the same value, field by field and at random', () => {
+    const base: Record<string, unknown> = { ...valid };
+    const cases: Record<string, unknown>[] = [];
+    for (const [field, values] of Object.entries(variants)) {
+      for (const value of values) cases.push({ ...base, [field]: value });
+    }
+    let seed = 17;
+    const pick = <T>(list: readonly T[]): T => {
+      seed = (seed * 48_271) % 2_147_483_647;
+      return list[seed % list.length]!;
+    };
+    for (let i = 0; i < 3_000; i++) {
+      const c: Record<string, unknown> = { extra: i };
+      for (const [field, values] of Object.entries(variants)) c[field] = pick(values);
+      cases.push(c);
+    }
+    let accepted = 0;
+    for (const c of cases) {
+      const byJoi = validateWith(tickSchema, c);
+      const fast = fastTick(c);
+      if (fast) {
+        accepted += 1;
+        expect(byJoi, JSON.stringify(c)).toEqual(fast);
+      }
+      // The decoder as a whole agrees with joi on every case, fast path or not.
+      expect(decodeTick(JSON.stringify(c)).ok, JSON.stringify(c)).toBe(
+        c['v'] === 1 ? byJoi.ok : false,
+      );
+    }
+    // The fast path must actually carry the valid traffic, or it is not a fast path.
+    expect(accepted).toBeGreaterThan(10);
+    expect(fastTick({ ...valid })).toEqual({ ok: true, value: valid });
   });
 });
