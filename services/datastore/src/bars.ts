@@ -5,7 +5,7 @@ import { AppError, floorBucket, INTERVAL_MS } from '@candlestream/core';
 import type { Repository } from '@candlestream/db';
 import type { LiveView } from './live.js';
 import type { BarPage, Piece } from './ohlcv-body.js';
-import { barsPiece, closedTag, pagePiece, renderPage } from './ohlcv-body.js';
+import { barsPiece, contentTag, pagePiece, renderPage } from './ohlcv-body.js';
 
 /** Buckets that ended longer ago than this are cached: later trades arrive as corrections. */
 export const CACHE_AFTER_CLOSE_MS = 2 * 60_000;
@@ -18,8 +18,10 @@ export const PREPARED_CACHE_BYTES = 64 * 1_024 * 1_024;
 export interface OhlcvBars {
   pieces: Piece[];
   partial: boolean;
-  /** Set when every bar came from closed pages: a strong validator for the answer. */
-  closedTag?: string;
+  /** Identifies the bars: their pages' tags and a checksum of the rest. */
+  tag: string;
+  /** Every bar came from closed pages: `tag` is a strong validator, the answer immutable. */
+  closed: boolean;
 }
 
 export interface BarsAnswer {
@@ -118,7 +120,8 @@ export class BarService {
   ): Promise<OhlcvBars> {
     if (limit !== undefined || options.fresh || this.#preparedMax === 0) {
       const { bars, partial } = await this.range(symbol, interval, from, to, limit, options);
-      return { pieces: compact([barsPiece(bars)]), partial };
+      const pieces = compact([barsPiece(bars)]);
+      return { pieces, partial, tag: contentTag('', [], pieces), closed: false };
     }
     this.#checkWidth(interval, from, to, 'limit');
     const closedBefore = floorBucket(this.#clock.now() - CACHE_AFTER_CLOSE_MS, interval);
@@ -134,20 +137,20 @@ export class BarService {
     const pieces = compact(pages.map((page) => pagePiece(page, from, to)));
     let lastTime = pages.findLast((p) => p.times.length > 0)?.times.at(-1);
     const openFrom = starts.length > 0 ? Math.max(from, starts.at(-1)! + span) : from;
+    const key = `${symbol} ${interval} ${from} ${to}`;
     if (openFrom >= to) {
-      return {
-        pieces,
-        partial: false,
-        closedTag: closedTag(`${symbol} ${interval} ${from} ${to}`, pages),
-      };
+      return { pieces, partial: false, tag: contentTag(key, pages, []), closed: true };
     }
     const stored = await this.#cache.read(symbol, interval, openFrom, to, closedBefore);
-    const rest = await this.#withForming(symbol, interval, stored, openFrom, to);
-    pieces.push(...compact([barsPiece(rest)]));
-    lastTime = rest.at(-1)?.time ?? lastTime;
+    const bars = await this.#withForming(symbol, interval, stored, openFrom, to);
+    const rest = compact([barsPiece(bars)]);
+    pieces.push(...rest);
+    lastTime = bars.at(-1)?.time ?? lastTime;
     return {
       pieces,
       partial: lastTime !== undefined && lastTime + INTERVAL_MS[interval] > this.#clock.now(),
+      tag: contentTag(key, pages, rest),
+      closed: false,
     };
   }
 

@@ -141,9 +141,21 @@ export function assemble(
   return Buffer.concat(out);
 }
 
-/** A strong validator for an answer made only of closed pages (and slices of them). */
-export function closedTag(key: string, pages: readonly BarPage[]): string {
+/**
+ * Identifies an answer's bars: the request's key, the pages' content tags, and the CRC-32 and
+ * length of the bytes rendered for this request. Hashing the whole answer instead (express's
+ * ETag) cost more than assembling it.
+ */
+export function contentTag(
+  key: string,
+  pages: readonly BarPage[],
+  rendered: readonly Piece[],
+): string {
   const hash = createHash('sha1').update(key);
   for (const page of pages) hash.update(page.tag);
+  for (const piece of rendered) {
+    const raw = 'page' in piece ? piece.page.raw : piece.raw;
+    hash.update(`|${crc32(raw).toString(16)}.${raw.length.toString(16)}`);
+  }
   return hash.digest('base64url');
 }

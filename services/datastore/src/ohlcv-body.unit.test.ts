@@ -3,7 +3,7 @@ import type { Bar } from '@candlestream/core';
 import { MINUTE_MS, toIso } from '@candlestream/core';
 import { describe, expect, it } from 'vitest';
 import type { Piece } from './ohlcv-body.js';
-import { assemble, barsPiece, closedTag, pagePiece, renderPage } from './ohlcv-body.js';
+import { assemble, barsPiece, contentTag, pagePiece, renderPage } from './ohlcv-body.js';
 
 const T0 = Date.UTC(2026, 0, 5);
 
@@ -109,13 +109,18 @@ describe('an /ohlcv answer from prepared pages', () => {
     expect(gz.length).toBeLessThan(plain.length / 2);
   });
 
-  it("tags closed answers by their range and their pages' content", () => {
+  it("tags answers by their range, their pages' content and the bytes rendered for them", () => {
     const a = renderPage(bars(120));
     const b = renderPage(bars(120, T0, 2));
-    expect(closedTag('BTC-USD 1m 0 1', [a])).toBe(
-      closedTag('BTC-USD 1m 0 1', [renderPage(bars(120))]),
+    expect(contentTag('BTC-USD 1m 0 1', [a], [])).toBe(
+      contentTag('BTC-USD 1m 0 1', [renderPage(bars(120))], []),
     );
-    expect(closedTag('BTC-USD 1m 0 1', [a])).not.toBe(closedTag('BTC-USD 1m 0 1', [b]));
-    expect(closedTag('BTC-USD 1m 0 1', [a])).not.toBe(closedTag('BTC-USD 1m 0 2', [a]));
+    expect(contentTag('BTC-USD 1m 0 1', [a], [])).not.toBe(contentTag('BTC-USD 1m 0 1', [b], []));
+    expect(contentTag('BTC-USD 1m 0 1', [a], [])).not.toBe(contentTag('BTC-USD 1m 0 2', [a], []));
+    const rest = barsPiece(bars(3))!;
+    const other = barsPiece(bars(3, T0, 9))!;
+    expect(contentTag('k', [a], [rest])).toBe(contentTag('k', [a], [barsPiece(bars(3))!]));
+    expect(contentTag('k', [a], [rest])).not.toBe(contentTag('k', [a], [other]));
+    expect(contentTag('k', [a], [rest])).not.toBe(contentTag('k', [a], []));
   });
 });

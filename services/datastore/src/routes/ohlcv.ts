@@ -1,6 +1,7 @@
 import type { EpochMs, Interval, MarketSymbol } from '@candlestream/core';
 import { INTERVAL_MS, invalidArgument, toIso } from '@candlestream/core';
 import type { Logger } from '@candlestream/logger';
+import { crc32 } from 'node:zlib';
 import type { Request, Response, Router } from 'express';
 import { Router as createRouter } from 'express';
 import Joi from 'joi';
@@ -57,7 +58,7 @@ export const CLOSED_MAX_AGE_S = 86_400;
 /**
  * Writes the answer from its prepared pieces (ohlcv-body.ts), gzipped when the client takes it.
  * An answer made only of closed pages carries a strong ETag and `immutable`, so a browser keeps
- * it and a revalidation is a 304 without a body; the rest get express's ETag of their bytes.
+ * it and a revalidation is a 304 without a body; the rest get a weak ETag from the same parts.
  */
 function sendOhlcv(
   req: Request,
@@ -71,14 +72,18 @@ function sendOhlcv(
   const tail = `],"partial":${String(answer.partial)}${backfill ? `,"backfill":${JSON.stringify(backfill)}` : ''}}`;
   res.type('application/json').vary('Accept-Encoding');
   if (gzip) res.set('Content-Encoding', 'gzip');
-  if (answer.closedTag && !backfill) {
-    res.set('ETag', `"${answer.closedTag}${gzip ? '-gz' : ''}"`);
+  const tag = `${answer.tag}.${crc32(tail).toString(16)}${gzip ? '-gz' : ''}`;
+  if (answer.closed && !backfill) {
+    res.set('ETag', `"${tag}"`);
     res.set('Cache-Control', `public, max-age=${CLOSED_MAX_AGE_S}, immutable`);
-    // A revalidation that matches costs no assembly at all.
-    if (req.fresh) {
-      res.status(304).end();
-      return;
-    }
+  } else {
+    // Weak: the per-request part is told apart by a CRC-32, not a cryptographic hash.
+    res.set('ETag', `W/"${tag}"`);
+  }
+  // A revalidation that matches costs no assembly at all.
+  if (req.fresh) {
+    res.status(304).end();
+    return;
   }
   res.send(assemble(head, answer.pieces, tail, gzip));
 }
