@@ -48,6 +48,8 @@ export default defineConfig({
           globalSetup,
           benchmark: { include: ['{packages,services}/*/src/**/*.bench.ts'] },
           hookTimeout: 180_000,
+          // One bench file at a time: side by side on two cores they would measure each other.
+          fileParallelism: false,
         },
       },
     ],

@@ -74,6 +74,45 @@ export class LiveCandles {
     return { status: 'applied', events };
   }
 
+  /**
+   * `add` for a run of trades, with the higher intervals' forming bars computed once at the end
+   * (for every bucket a trade touched) instead of after every trade: per trade they were most of
+   * the work, and all but the last of each were thinned away (coalesceUpdates) before publishing.
+   * Thinned, the events equal those of `add` trade by trade: the same finals in the same order,
+   * and the same last forming bar of each bucket still open.
+   */
+  addAll(ticks: readonly Tick[]): { statuses: AddStatus[]; events: BarUpdate[] } {
+    const statuses: AddStatus[] = [];
+    const events: BarUpdate[] = [];
+    const touched = new Map<MarketSymbol, Set<EpochMs>>();
+    for (const tick of ticks) {
+      const result = this.#minutes.add(tick);
+      statuses.push(result.status);
+      if (result.status !== 'applied') continue;
+      for (const event of this.#settle(tick.symbol, result.events)) events.push(event);
+      const changed = result.events[result.events.length - 1];
+      if (!changed) continue;
+      let minutes = touched.get(tick.symbol);
+      if (!minutes) touched.set(tick.symbol, (minutes = new Set()));
+      minutes.add(changed.bar.time);
+    }
+    for (const [symbol, minutes] of touched) {
+      const openMinutes = this.#minutes.openBars(symbol);
+      const done = new Set<string>();
+      for (const minute of [...minutes].sort((a, b) => a - b)) {
+        for (const interval of HIGHER) {
+          const time = floorBucket(minute, interval);
+          const key = `${interval} ${time}`;
+          if (done.has(key)) continue;
+          done.add(key);
+          const bar = this.#merged(symbol, interval, time, openMinutes);
+          if (bar) events.push({ v: 1, symbol, interval, bar, final: false });
+        }
+      }
+    }
+    return { statuses, events };
+  }
+
   /** Closes `symbol`'s bars that ended `allowedLatenessMs` or more before `nowMs` (a quiet market). */
   advance(symbol: MarketSymbol, nowMs: EpochMs): BarUpdate[] {
     return this.#settle(symbol, this.#minutes.advanceSymbol(symbol, nowMs));

@@ -201,3 +201,51 @@ describe('coalesceUpdates', () => {
     }
   });
 });
+
+describe('LiveCandles.addAll', () => {
+  it('gives, thinned, what add gives trade by trade: the same finals in order and the same last forming bars', () => {
+    const random = seededRandom(11);
+    // Mostly in order with jitter, some late and some repeated, across bucket edges of every size.
+    const stream: Tick[] = [];
+    let ts = T0 + 50 * MINUTE_MS;
+    for (let i = 0; i < 30_000; i++) {
+      ts += Math.floor(random() * 4_000);
+      const jitter = random() < 0.1 ? -Math.floor(random() * 90_000) : 0;
+      const tick = makeTick({
+        symbol: random() < 0.6 ? BTC : ETH,
+        ts: ts + jitter,
+        price: 100 + Math.floor(random() * 1_000) / 100,
+        size: 0.01 + Math.floor(random() * 100) / 1_000,
+        id: `t${i}`,
+      });
+      stream.push(tick);
+      if (random() < 0.02) stream.push({ ...tick });
+    }
+    const one = new LiveCandles({ allowedLatenessMs: 5_000 });
+    const all = new LiveCandles({ allowedLatenessMs: 5_000 });
+    let finalsSeen = 0;
+    for (let at = 0; at < stream.length;) {
+      const size = 1 + Math.floor(random() * 700);
+      const batch = stream.slice(at, at + size);
+      at += size;
+      const byOne: BarUpdate[] = [];
+      const statuses = batch.map((tick) => {
+        const result = one.add(tick);
+        byOne.push(...result.events);
+        return result.status;
+      });
+      const byAll = all.addAll(batch);
+      expect(byAll.statuses).toEqual(statuses);
+      const a = coalesceUpdates(byOne);
+      const b = coalesceUpdates(byAll.events);
+      expect(b.filter((e) => e.final)).toEqual(a.filter((e) => e.final));
+      expect(latest(b.filter((e) => !e.final))).toEqual(latest(a.filter((e) => !e.final)));
+      finalsSeen += a.filter((e) => e.final).length;
+    }
+    // Every interval closed bars along the way, so the comparison covered them.
+    expect(finalsSeen).toBeGreaterThan(1_000);
+    for (const interval of INTERVALS) {
+      expect(all.forming(BTC, interval), interval).toEqual(one.forming(BTC, interval));
+    }
+  });
+});

@@ -195,3 +195,27 @@ describe('the fast path of decodeTick', () => {
     expect(fastTick({ ...valid })).toEqual({ ok: true, value: valid });
   });
 });
+
+describe('encodeTick', () => {
+  it('writes exactly the text JSON.stringify gives, escapes and odd numbers included', () => {
+    const ticks = [
+      valid,
+      { ...valid, id: 'quote " back \\ slash \n newline \u2028 sep', price: 1e-7, size: 1e21 },
+      { ...valid, price: -0, size: Number.NaN, ts: 1_700_000_000_000 },
+      { ...valid, id: 'emoji 😀 and \uD800 lone', price: 0.1 + 0.2 },
+    ] as Tick[];
+    for (const tick of ticks) {
+      const reference = JSON.stringify({
+        v: tick.v,
+        symbol: tick.symbol,
+        ts: tick.ts,
+        price: tick.price,
+        size: tick.size,
+        side: tick.side,
+        id: tick.id,
+        source: tick.source,
+      });
+      expect(encodeTick(tick)).toBe(reference);
+    }
+  });
+});

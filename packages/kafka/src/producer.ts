@@ -75,6 +75,39 @@ export function splitForProduce<M extends OutgoingMessage>(
   return runs;
 }
 
+/**
+ * Messages per producer.send. kafkajs groups a send's messages by partition by copying the
+ * partition's array for every message (quadratic: a 2,000-trade send spent a tenth of the
+ * producer's CPU there), so a run goes out as several sends of this many, in flight together.
+ */
+export const MESSAGES_PER_SEND = 250;
+/** Keyed partitions remembered by the caching partitioner before it starts over. */
+const MAX_CACHED_KEYS = 10_000;
+
+/**
+ * kafkajs's default (Java-compatible murmur2) partitioner, remembering each key's partition: a
+ * keyed message's partition depends only on its key and the partition count, and hashing the
+ * same few symbols for every trade cost more than a lookup. Unkeyed messages go to it as before.
+ */
+export function cachingPartitioner(): ReturnType<typeof defaultPartitioner> {
+  const inner = defaultPartitioner();
+  const known = new Map<string, number>();
+  return (args) => {
+    const { key, partition } = args.message;
+    if (typeof key !== 'string' || (partition !== undefined && partition !== null)) {
+      return inner(args);
+    }
+    const id = `${args.topic}\u0000${args.partitionMetadata.length}\u0000${key}`;
+    let chosen = known.get(id);
+    if (chosen === undefined) {
+      chosen = inner(args);
+      if (known.size >= MAX_CACHED_KEYS) known.clear();
+      known.set(id, chosen);
+    }
+    return chosen;
+  };
+}
+
 /** Detail key of the AppError a send throws when the broker refused the records for good. */
 const REFUSED_DETAIL = 'kafkaRefused';
 
@@ -128,7 +161,7 @@ export class KafkaPublisher {
   constructor(kafka: Kafka, options: PublisherOptions = {}) {
     this.maxRequestBytes = options.maxRequestBytes ?? MAX_PRODUCE_REQUEST_BYTES;
     this.#producer = kafka.producer({
-      createPartitioner: defaultPartitioner,
+      createPartitioner: cachingPartitioner,
       allowAutoTopicCreation: false,
       // Retries here are per request; the services own the longer backoff.
       retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 },
@@ -160,6 +193,17 @@ export class KafkaPublisher {
   }
 
   async #sendRun(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < messages.length; i += MESSAGES_PER_SEND) {
+      sends.push(this.#sendPart(topic, messages.slice(i, i + MESSAGES_PER_SEND)));
+    }
+    // Every part settles before the run fails, so a retry never overlaps a part still in flight.
+    const outcomes = await Promise.allSettled(sends);
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  async #sendPart(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
     try {
       await this.#producer.send({
         topic,

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { fitDeadLetter } from './dead-letters.js';
 import type { OutgoingMessage } from './producer.js';
 import {
+  cachingPartitioner,
   isRefusedByBroker,
   MAX_PRODUCE_REQUEST_BYTES,
   recordBytes,
@@ -10,6 +11,7 @@ import {
   splitForProduce,
 } from './producer.js';
 import { DLQ_HEADERS } from './topics.js';
+import { defaultPartitioner } from './client.js';
 
 const BATCH_OVERHEAD = 61;
 
@@ -103,5 +105,51 @@ describe('isRefusedByBroker', () => {
     expect(isRefusedByBroker(refused)).toBe(true);
     expect(isRefusedByBroker(new AppError('UNAVAILABLE', 'connection refused'))).toBe(false);
     expect(isRefusedByBroker(new Error('ECONNREFUSED'))).toBe(false);
+  });
+});
+
+describe('cachingPartitioner', () => {
+  it("puts every keyed message where kafkajs's default partitioner does, for any partition count", () => {
+    const caching = cachingPartitioner();
+    const reference = defaultPartitioner();
+    for (const partitions of [1, 3, 6, 7]) {
+      const partitionMetadata = Array.from({ length: partitions }, (_, i) => ({
+        partitionId: i,
+        leader: 0,
+        partitionErrorCode: 0,
+        replicas: [0],
+        isr: [0],
+      }));
+      const seen = new Set<number>();
+      for (let i = 0; i < 300; i++) {
+        const key = `SYM${i % 97}-USD`;
+        const args = { topic: 'tick-data', partitionMetadata, message: { key, value: 'x' } };
+        const chosen = caching(args);
+        expect(chosen, `${key} of ${partitions}`).toBe(reference(args));
+        seen.add(chosen);
+        // The second time comes from the cache: still the same.
+        expect(caching(args)).toBe(chosen);
+      }
+      expect(seen.size).toBe(partitions);
+    }
+  });
+
+  it('leaves unkeyed messages and explicit partitions to the default partitioner', () => {
+    const caching = cachingPartitioner();
+    const partitionMetadata = [0, 1, 2].map((partitionId) => ({
+      partitionId,
+      leader: 0,
+      partitionErrorCode: 0,
+      replicas: [0],
+      isr: [0],
+    }));
+    const args = { topic: 't', partitionMetadata, message: { key: 'k', value: 'x', partition: 2 } };
+    expect(caching(args)).toBe(2);
+    const spread = new Set(
+      Array.from({ length: 30 }, () =>
+        caching({ topic: 't', partitionMetadata, message: { key: null, value: 'x' } }),
+      ),
+    );
+    expect(spread.size).toBeGreaterThan(1);
   });
 });

@@ -276,14 +276,12 @@ export class Pipeline {
     }
     this.#m.consumed.inc(batch.messages.length);
 
-    const events: BarUpdate[] = [];
+    const { statuses, events } = this.#live.addAll(trades);
     const lateTrades: Tick[] = [];
     let duplicate = 0;
-    for (const trade of trades) {
-      const result = this.#live.add(trade);
-      if (result.status === 'late') lateTrades.push(trade);
-      else if (result.status === 'duplicate') duplicate++;
-      events.push(...result.events);
+    for (const [i, status] of statuses.entries()) {
+      if (status === 'late') lateTrades.push(trades[i]!);
+      else if (status === 'duplicate') duplicate++;
     }
     const late = lateTrades.length;
     this.#m.late.inc(late);
