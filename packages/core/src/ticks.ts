@@ -174,14 +174,17 @@ export function fastTick(value: Record<string, unknown>): { ok: true; value: Tic
   };
 }
 
-/** A number as JSON.stringify writes it. */
-function jsonNumber(n: number): string {
-  return Number.isFinite(n) ? String(n) : 'null';
-}
-
-/** The contract's JSON, written directly: the same text JSON.stringify gives, at a third of the cost. */
 export function encodeTick(tick: Tick): string {
-  return `{"v":${jsonNumber(tick.v)},"symbol":${JSON.stringify(tick.symbol)},"ts":${jsonNumber(tick.ts)},"price":${jsonNumber(tick.price)},"size":${jsonNumber(tick.size)},"side":${JSON.stringify(tick.side)},"id":${JSON.stringify(tick.id)},"source":${JSON.stringify(tick.source)}}`;
+  return JSON.stringify({
+    v: tick.v,
+    symbol: tick.symbol,
+    ts: tick.ts,
+    price: tick.price,
+    size: tick.size,
+    side: tick.side,
+    id: tick.id,
+    source: tick.source,
+  });
 }
 
 /**

@@ -197,7 +197,7 @@ describe('the fast path of decodeTick', () => {
 });
 
 describe('encodeTick', () => {
-  it('writes exactly the text JSON.stringify gives, escapes and odd numbers included', () => {
+  it('writes the contract fields in the contract order, escapes and odd numbers included', () => {
     const ticks = [
       valid,
       { ...valid, id: 'quote " back \\ slash \n newline \u2028 sep', price: 1e-7, size: 1e21 },
