@@ -23,6 +23,8 @@ export interface HttpLoadRun {
   warmupRequests?: number;
   /** A request with no answer after this long counts as a timeout. Default 10 s. */
   timeoutMs?: number;
+  /** The status every answer must have (a revalidation's is 304). Default 200. */
+  expectStatus?: number;
 }
 
 /** What the runner process reports for one run (the wire format between the two files). */
@@ -52,7 +54,7 @@ export interface HttpLoadResult {
   timeouts: number;
   /** Latency of every answer, ascending, whatever its status. */
   latenciesMs: number[];
-  /** Latency of the 200 answers, ascending; p50Ms, p99Ms and maxMs are over these. */
+  /** Latency of the answers of the expected status (200), ascending; p50Ms, p99Ms and maxMs are over these. */
   okLatenciesMs: number[];
   p50Ms: number;
   p99Ms: number;
@@ -66,14 +68,14 @@ const RUNNER = fileURLToPath(
 /** Room for the runner's start-up and warm-up beyond the runs' own durations. */
 const RUNNER_SLACK_MS = 120_000;
 
-function summarise(raw: RunnerResult): HttpLoadResult {
+function summarise(raw: RunnerResult, expected: number): HttpLoadResult {
   const statuses = new Map<number, number>();
   const all: number[] = [];
   const ok: number[] = [];
   for (const [status, ms] of raw.responses) {
     statuses.set(status, (statuses.get(status) ?? 0) + 1);
     all.push(ms);
-    if (status === 200) ok.push(ms);
+    if (status === expected) ok.push(ms);
   }
   all.sort((a, b) => a - b);
   ok.sort((a, b) => a - b);
@@ -103,7 +105,9 @@ export async function runHttpLoad(runs: readonly HttpLoadRun[]): Promise<HttpLoa
       (l) => l['msg'] === 'http-load',
       longest + timeouts + RUNNER_SLACK_MS,
     );
-    return (line as unknown as RunnerReport).results.map(summarise);
+    return (line as unknown as RunnerReport).results.map((raw, i) =>
+      summarise(raw, runs[i]?.expectStatus ?? 200),
+    );
   } finally {
     await runner.kill();
   }
@@ -114,9 +118,9 @@ export function formatStatuses(statuses: ReadonlyMap<number, number>): string {
   return [...statuses].map(([status, n]) => `${n}×${status}`).join(' ') || 'none';
 }
 
-/** Throws unless every answer (warm-up included) was a 200 and no request failed. */
-export function expectAllOk(label: string, result: HttpLoadResult): void {
-  const bad = [...result.statuses, ...result.warmupStatuses].filter(([s]) => s !== 200);
+/** Throws unless every answer (warm-up included) had the expected status and no request failed. */
+export function expectAllOk(label: string, result: HttpLoadResult, expected = 200): void {
+  const bad = [...result.statuses, ...result.warmupStatuses].filter(([s]) => s !== expected);
   if (bad.length > 0 || result.errors > 0 || result.requests === 0) {
     throw new Error(
       `${label}: answers ${formatStatuses(result.statuses)} (warm-up ${formatStatuses(result.warmupStatuses)}), ${result.errors} errors, ${result.timeouts} timeouts`,
@@ -133,6 +137,6 @@ export async function closedLoop(
   run: HttpLoadRun & { durationMs: number },
 ): Promise<HttpLoadResult> {
   const [result] = await runHttpLoad([run]);
-  expectAllOk(label, result!);
+  expectAllOk(label, result!, run.expectStatus);
   return result!;
 }

@@ -3,7 +3,8 @@
  * handler doing one direct query (bench/plain-server.ts). Each server is its own process, and so
  * is the load generator (the testkit's runHttpLoad, autocannon): CONCURRENCY connections, closed
  * loop, for LOAD_MS, reporting requests/s, p50 and p99 of the answers, all of which must be 200.
- * - 1 day of 1m bars (a closed day): from the Redis chunk cache, and with no cache (database);
+ * - 1 day of 1m bars (a closed day): cached (prepared pages in memory over the Redis chunks;
+ *   also gzipped, and revalidated with If-None-Match), and with no cache at all (database);
  * - 1 year of 1h bars (cached, and from the database);
  * - the same two queries through the plain handler;
  * - a burst: BURST_REQUESTS concurrent 3-day 1m requests from one client, with another client's
@@ -86,22 +87,27 @@ afterAll(async () => {
 
 const ms = (v: number): string => (Number.isFinite(v) ? v.toFixed(1) : '-');
 
-function loadRow(label: string, r: HttpLoadResult): string {
-  return `  ${label.padEnd(50)} ${String(Math.round(r.requestsPerSecond)).padStart(6)} req/s   p50 ${ms(r.p50Ms)} ms   p99 ${ms(r.p99Ms)} ms   (${r.requests} answers, all 200)`;
+function loadRow(label: string, r: HttpLoadResult, status = 200): string {
+  return `  ${label.padEnd(50)} ${String(Math.round(r.requestsPerSecond)).padStart(6)} req/s   p50 ${ms(r.p50Ms)} ms   p99 ${ms(r.p99Ms)} ms   (${r.requests} answers, all ${status})`;
 }
 
 /** Results the scale table reuses, by label. */
 const measured = new Map<string, HttpLoadResult>();
 
 /** Closed-loop load from the load process: CONCURRENCY connections for LOAD_MS. */
-async function load(label: string, url: string): Promise<void> {
+async function load(
+  label: string,
+  url: string,
+  options: { headers?: Record<string, string>; expectStatus?: number } = {},
+): Promise<void> {
   const result = await closedLoop(label, {
     url,
     connections: CONCURRENCY,
     durationMs: LOAD_MS,
     warmupRequests: WARMUP_REQUESTS,
+    ...options,
   });
-  rows.push(loadRow(label, result));
+  rows.push(loadRow(label, result, options.expectStatus));
   measured.set(label, result);
 }
 
@@ -222,8 +228,12 @@ describe.skipIf(services.skip)('datastore over HTTP', async () => {
     CACHE_PREFIX: `${uniqueName('bench')}:`,
   });
   // Trusting loopback's X-Forwarded-For lets the burst bench be two clients from one machine.
-  const uncached = await start(DATASTORE_MAIN, { TRUST_PROXY: 'loopback' });
-  const uncachedMonth = await start(DATASTORE_MAIN, { DATABASE_URL: monthUrl });
+  // No cache at all: no Redis, and no prepared pages in memory (PREPARED_CACHE_MB=0).
+  const uncached = await start(DATASTORE_MAIN, { TRUST_PROXY: 'loopback', PREPARED_CACHE_MB: '0' });
+  const uncachedMonth = await start(DATASTORE_MAIN, {
+    DATABASE_URL: monthUrl,
+    PREPARED_CACHE_MB: '0',
+  });
   const plain = await start(PLAIN_MAIN, {});
   // The stream datastore has a broker of its own, so nothing else in the run publishes to the
   // bar-updates it follows.
@@ -249,7 +259,31 @@ describe.skipIf(services.skip)('datastore over HTTP', async () => {
   bench(
     '1 day of 1m bars, chunk cache (Redis)',
     async () => {
-      await load('datastore: 1 day of 1m, from the cache', `${cached}/ohlcv?${oneDay}`);
+      await load('datastore: 1 day of 1m, cached (pages in memory)', `${cached}/ohlcv?${oneDay}`);
+    },
+    ONCE,
+  );
+  bench(
+    '1 day of 1m bars, cached, gzip (Accept-Encoding: gzip, as a browser asks)',
+    async () => {
+      await load('datastore: 1 day of 1m, cached, gzip', `${cached}/ohlcv?${oneDay}`, {
+        headers: { 'accept-encoding': 'gzip' },
+      });
+    },
+    ONCE,
+  );
+  bench(
+    '1 day of 1m bars, cached, revalidated (If-None-Match: 304)',
+    async () => {
+      const url = `${cached}/ohlcv?${oneDay}`;
+      const tag = (await fetch(url, { headers: { 'accept-encoding': 'identity' } })).headers.get(
+        'etag',
+      );
+      if (!tag) throw new Error('a closed day carries no ETag');
+      await load('datastore: 1 day of 1m, revalidated (304)', url, {
+        headers: { 'if-none-match': tag },
+        expectStatus: 304,
+      });
     },
     ONCE,
   );
@@ -270,7 +304,7 @@ describe.skipIf(services.skip)('datastore over HTTP', async () => {
   bench(
     '1 year of 1h bars, chunk cache (Redis)',
     async () => {
-      await load('datastore: 1 year of 1h, from the cache', `${cached}/ohlcv?${oneYear}`);
+      await load('datastore: 1 year of 1h, cached (pages in memory)', `${cached}/ohlcv?${oneYear}`);
     },
     ONCE,
   );
