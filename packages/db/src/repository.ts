@@ -31,7 +31,11 @@ import type { DbTarget } from './connection.js';
 import { dbTimeouts, pgTimeoutOptions, searchPathSql } from './connection.js';
 import type { Backend } from './migrate.js';
 import { defineModels } from './models.js';
-import { epochMsSql as MS, fromEpochMsSql as FROM_MS } from './sql-time.js';
+import {
+  bucketEpochMsSql as BUCKET_MS,
+  epochMsSql as MS,
+  fromEpochMsSql as FROM_MS,
+} from './sql-time.js';
 
 /** Relations that hold each interval directly; 30m and 1w are rolled up from 15m and 1d. */
 const RELATION: Partial<Record<Interval, string>> = {
@@ -46,18 +50,15 @@ const ROLLED_UP: Partial<Record<Interval, Interval>> = { '30m': '15m', '1w': '1d
 /** Continuous aggregates in dependency order: each is built on the one before. */
 const AGGREGATES: readonly Interval[] = ['5m', '15m', '1h', '4h', '1d'];
 /**
- * Which bars_1m rows each relation reads (migration 0008): an hour or day candle is one row
- * covering its period, so only the intervals it can answer see it.
+ * Where plain PostgreSQL's readBars aggregates an interval from, when no relation holds it
+ * directly: the rows of a finer table and which of them count (migration 0008: an hour or day
+ * candle is one bars_1m row covering its period, so only the intervals it can answer see it).
+ * 1h and 1d are tables there (migration 0009) and are read like TimescaleDB's aggregates.
  */
-const SPAN_FILTER: Record<Interval, string> = {
-  '1m': 'span_min = 1',
-  '5m': 'span_min = 1',
-  '15m': 'span_min = 1',
-  '30m': 'span_min = 1',
-  '1h': 'span_min <= 60',
-  '4h': 'span_min <= 60',
-  '1d': 'TRUE',
-  '1w': 'TRUE',
+const PG_SOURCE: Partial<Record<Interval, { table: string; filter: string }>> = {
+  '5m': { table: 'bars_1m', filter: 'span_min = 1' },
+  '15m': { table: 'bars_1m', filter: 'span_min = 1' },
+  '4h': { table: 'bars_1h', filter: 'TRUE' },
 };
 const spanMinutes = (span: CandleSpan): number => INTERVAL_MS[span] / MINUTE_MS;
 const PG_INTERVAL: Record<Interval, string> = {
@@ -651,21 +652,27 @@ export class Repository {
       return rollupBars(bars, finer, interval);
     }
     if (to <= from) return [];
-    const backend = await this.backend();
+    const source = (await this.backend()) === 'postgres' ? PG_SOURCE[interval] : undefined;
     let sql: string;
-    if (interval === '1m' || backend === 'timescaledb') {
-      sql = `SELECT ${MS('bucket')} AS bucket, open, high, low, close, volume FROM ${RELATION[interval]}
-             WHERE symbol = $1 AND bucket >= ${FROM_MS('$2::bigint')} AND bucket < ${FROM_MS('$3::bigint')}
-             ORDER BY bucket`;
+    if (!source) {
+      // TimescaleDB's aggregates, and on plain PostgreSQL 1m, 1h and 1d, whose views are a table
+      // each (bars_1m, bars_1h, bars_1d): a range scan on the primary key. ORDER BY names the
+      // relation's column: a bare `bucket` would be the epoch-ms output column, which no index
+      // holds, so every read would sort.
+      sql = `SELECT ${BUCKET_MS('r.bucket')} AS bucket, r.open, r.high, r.low, r.close, r.volume
+             FROM ${RELATION[interval]} r
+             WHERE r.symbol = $1 AND r.bucket >= ${FROM_MS('$2::bigint')} AND r.bucket < ${FROM_MS('$3::bigint')}
+             ORDER BY r.bucket`;
     } else {
-      // Plain PostgreSQL: aggregate the base rows of whole buckets in range, on the primary key.
+      // Plain PostgreSQL's grouping views: a WHERE on their bucket is one on date_bin(bucket),
+      // which no index holds, so the range goes on the source's primary key instead.
       const width = PG_INTERVAL[interval];
-      sql = `SELECT ${MS(`date_bin(INTERVAL '${width}', bucket, TIMESTAMPTZ 'epoch')`)} AS bucket,
+      sql = `SELECT ${BUCKET_MS(`date_bin(INTERVAL '${width}', bucket, TIMESTAMPTZ 'epoch')`)} AS bucket,
                (array_agg(open ORDER BY bucket))[1] AS open, max(high) AS high, min(low) AS low,
                (array_agg(close ORDER BY bucket DESC))[1] AS close, sum(volume) AS volume
-             FROM bars_1m
+             FROM ${source.table}
              WHERE symbol = $1 AND bucket >= ${FROM_MS('$2::bigint')} AND bucket < ${FROM_MS('$3::bigint')}
-               AND ${SPAN_FILTER[interval]}
+               AND ${source.filter}
              GROUP BY 1 ORDER BY 1`;
     }
     const rows = await this.sequelize.query<BarRow>(sql, {
