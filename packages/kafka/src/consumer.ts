@@ -42,6 +42,11 @@ export interface BatchConsumerOptions {
   /** How long a fetch waits for data; bounds the latency of a quiet topic. */
   maxWaitTimeMs?: number;
   sessionTimeoutMs?: number;
+  /**
+   * Batches of different partitions handled at once (kafkajs partitionsConsumedConcurrently);
+   * one partition's batches always come one after the other. Default 1.
+   */
+  partitionsInFlight?: number;
   /** Called when the consumer has crashed (handler threw, or kafkajs gave up). */
   onCrash?: (error: unknown) => void;
 }
@@ -123,7 +128,7 @@ export class BatchConsumer {
     await this.#consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
+      partitionsConsumedConcurrently: this.#options.partitionsInFlight ?? 1,
       eachBatch: async (payload) => {
         const { batch } = payload;
         if (batch.messages.length === 0 || !payload.isRunning() || payload.isStale()) return;

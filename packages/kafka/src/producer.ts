@@ -78,7 +78,7 @@ export function splitForProduce<M extends OutgoingMessage>(
 /**
  * Messages per producer.send. kafkajs groups a send's messages by partition by copying the
  * partition's array for every message (quadratic: a 2,000-trade send spent a tenth of the
- * producer's CPU there), so a run goes out as several sends of this many, in flight together.
+ * producer's CPU there), so a run goes out as several sends of this many, one after the other.
  */
 export const MESSAGES_PER_SEND = 250;
 /** Keyed partitions remembered by the caching partitioner before it starts over. */
@@ -193,14 +193,11 @@ export class KafkaPublisher {
   }
 
   async #sendRun(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
-    const sends: Promise<void>[] = [];
+    // One part after the other: kafkajs does not keep concurrent sends in order, and a partition's
+    // trades out of order would make the later-sent earlier ones late.
     for (let i = 0; i < messages.length; i += MESSAGES_PER_SEND) {
-      sends.push(this.#sendPart(topic, messages.slice(i, i + MESSAGES_PER_SEND)));
+      await this.#sendPart(topic, messages.slice(i, i + MESSAGES_PER_SEND));
     }
-    // Every part settles before the run fails, so a retry never overlaps a part still in flight.
-    const outcomes = await Promise.allSettled(sends);
-    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-    if (failed) throw failed.reason;
   }
 
   async #sendPart(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {

@@ -52,13 +52,34 @@ const TOTAL_TRADES = 100_000;
 const SEED = 20_261_121;
 /** Event-time rate: 100k trades span ~14 hours, so every interval up to 1d has closed bars. */
 const EVENT_RATE_PER_S = 2;
-/** Two days ago, off any round hour. */
-const RECENT_START_MS = floorBucket(Date.now() - 2 * DAY_MS, '1h') + 17 * 60_000 + 123;
+/** The consumer's default LIVE_LATENESS_MS: a minute closes on a trade this long past its end. */
+const LATENESS_MS = 2_000;
+
+/**
+ * The first start from `startMs` on, an hour at a time, whose trades close every minute but the
+ * last by trades alone: history is not live, so no clock closes its last minutes, and a run whose
+ * last trade of a symbol lands in the first LATENESS_MS of its minute never sees the minute
+ * before final. The synthetic market is a function of absolute time, so without this search the
+ * test failed or passed by the hour it ran in.
+ */
+async function closingStart(startMs: number): Promise<number> {
+  for (let start = startMs; ; start += HOUR_MS) {
+    const last = new Map<string, number>();
+    for (const t of await oracleTrades(start))
+      last.set(t.symbol, Math.max(t.ts, last.get(t.symbol) ?? 0));
+    if ([...last.values()].every((ts) => ts - floorBucket(ts, '1m') >= LATENESS_MS)) return start;
+  }
+}
+
+/** About two days ago, off any round hour. */
+const RECENT_START_MS = await closingStart(
+  floorBucket(Date.now() - 2 * DAY_MS, '1h') + 17 * 60_000 + 123,
+);
 /**
  * Older than TimescaleDB's former 180-day raw-trade retention and any restore window: imported
  * or replayed history, which a restart once restored nothing of.
  */
-const OLD_START_MS = RECENT_START_MS - 200 * DAY_MS;
+const OLD_START_MS = await closingStart(RECENT_START_MS - 200 * DAY_MS);
 const DB_INTERVALS: Interval[] = ['1m', '5m', '15m', '1h', '4h', '1d'];
 const ALL_INTERVALS: Interval[] = ['1m', '5m', '15m', '30m', '1h', '4h', '1d', '1w'];
 /**

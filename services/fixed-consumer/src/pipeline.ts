@@ -69,6 +69,16 @@ export interface PipelineOptions {
   waitClock?: Clock;
 }
 
+/** A batch after its live step, waiting for its write. */
+interface Staged {
+  trades: Tick[];
+  sources: ConsumedMessage[];
+  lateTrades: Tick[];
+  publishedAt: EpochMs;
+  dead: number;
+  updates: number;
+}
+
 /** Header on bar-updates: newest publication time (epoch ms) of the trades the update reflects. */
 export const PUBLISHED_AT_HEADER = 'trades-published-at';
 /** A symbol whose newest trade is older than this is history being replayed: no clock closing. */
@@ -78,9 +88,10 @@ export const LIVE_WINDOW_MS = 10 * 60_000;
  * any point loses nothing and counts nothing twice:
  *
  * 1. decode; refused messages go to the DLQ with the reason and their original bytes;
- * 2. apply trades to the live candles (in memory) and publish the resulting bar updates;
+ * 2. apply trades to the live candles (in memory), publish the resulting bar updates and put
+ *    them in the live cache;
  * 3. store the trades (idempotent) — the database is the record;
- * 4. update the live cache; then the consumer commits the offsets.
+ * 4. announce the bars late trades changed, from storage; then the consumer commits the offsets.
  *
  * Updates are published before the write, so a crash between the two means the batch comes again
  * and, because the state was rebuilt from the database, produces the same updates again (at least
@@ -223,8 +234,23 @@ export class Pipeline {
     return out;
   }
 
-  handleBatch(batch: ConsumedBatch, context: BatchContext): Promise<void> {
-    return this.#inTurn(() => this.#handle(batch, context));
+  /**
+   * One partition's batch in three steps. The live step (decode, live candles, bar updates and
+   * the live cache) and the after-write step (corrections of late trades, which read storage and
+   * rebuild live state) run in turn with other batches and clock ticks; the write between them
+   * does not, so another partition's batch goes live while this one is written. A partition's
+   * next batch waits for this one (kafkajs), and its symbols are this partition's alone.
+   */
+  async handleBatch(batch: ConsumedBatch, context: BatchContext): Promise<void> {
+    const started = Date.now();
+    const staged = await this.#inTurn(() => this.#goLive(batch, context));
+    const stored = await this.#store(
+      staged.trades,
+      staged.sources,
+      context.signal,
+      context.heartbeat,
+    );
+    await this.#inTurn(() => this.#afterWrite(batch, staged, stored, context, started));
   }
 
   /** Closes the bars of quiet live symbols on the clock; skipped while the consumer lags. */
@@ -258,10 +284,9 @@ export class Pipeline {
     return run;
   }
 
-  async #handle(batch: ConsumedBatch, { heartbeat, signal }: BatchContext): Promise<void> {
+  async #goLive(batch: ConsumedBatch, { heartbeat, signal }: BatchContext): Promise<Staged> {
     // A batch of a consumer that has since stopped must not touch the state restored after it.
     if (signal.aborted) throw new AppError('CANCELLED', 'consumer stopped before the batch ran');
-    const started = Date.now();
     const trades: Tick[] = [];
     const sources: ConsumedMessage[] = [];
     const dead: OutgoingMessage[] = [];
@@ -283,35 +308,46 @@ export class Pipeline {
       if (status === 'late') lateTrades.push(trades[i]!);
       else if (status === 'duplicate') duplicate++;
     }
-    const late = lateTrades.length;
-    this.#m.late.inc(late);
+    this.#m.late.inc(lateTrades.length);
     this.#m.duplicate.inc(duplicate);
 
     await this.#publish(this.#o.topics.dlq, dead, signal, heartbeat);
     this.#m.dead.inc(dead.length);
     await this.#publishUpdates(events, publishedAt, signal, heartbeat);
-    const {
-      inserted: stored,
-      changed,
-      refused,
-    } = await this.#store(trades, sources, signal, heartbeat);
+    // In turn, like the updates: a clock tick's finals after this are never overwritten by it.
+    await this.#cacheUpdates(events);
+    return { trades, sources, lateTrades, publishedAt, dead: dead.length, updates: events.length };
+  }
+
+  async #afterWrite(
+    batch: ConsumedBatch,
+    staged: Staged,
+    stored: { inserted: number; changed: Set<string>; refused: Tick[] },
+    { heartbeat, signal }: BatchContext,
+    started: EpochMs,
+  ): Promise<void> {
+    if (signal.aborted)
+      throw new AppError('CANCELLED', 'consumer stopped while the batch was written');
     // Only late trades that are new to storage changed a closed bar; a redelivered one did not.
     // A trade storage refused despite decoding (a check decode does not know yet) was counted by
     // the live candles: its bars are announced again from storage, which never had it.
     const changing = [
-      ...lateTrades.filter((t) => changed.has(`${t.symbol} ${floorBucket(t.ts, '1m')}`)),
-      ...refused,
+      ...staged.lateTrades.filter((t) =>
+        stored.changed.has(`${t.symbol} ${floorBucket(t.ts, '1m')}`),
+      ),
+      ...stored.refused,
     ];
+    let updates = staged.updates;
     if (changing.length > 0) {
       // After the write, so storage has them. A crash between the two loses these corrections
       // (storage, which the API reads, is right regardless); the window is one round trip.
       const corrections = await this.#retrier.run('database', signal, heartbeat, () =>
         this.#corrections(changing),
       );
-      await this.#publishUpdates(corrections, publishedAt, signal, heartbeat);
-      events.push(...corrections);
+      await this.#publishUpdates(corrections, staged.publishedAt, signal, heartbeat);
+      await this.#cacheUpdates(corrections);
+      updates += corrections.length;
     }
-    await this.#cacheUpdates(events);
 
     const last = batch.messages[batch.messages.length - 1];
     if (last && batch.highWatermark !== undefined) {
@@ -324,10 +360,10 @@ export class Pipeline {
     this.#log.debug('batch handled', {
       partition: batch.partition,
       messages: batch.messages.length,
-      stored,
-      dead: dead.length,
-      late,
-      updates: events.length,
+      stored: stored.inserted,
+      dead: staged.dead,
+      late: staged.lateTrades.length,
+      updates,
       durationMs,
     });
   }

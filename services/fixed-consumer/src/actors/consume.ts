@@ -5,6 +5,12 @@ import type { Deps } from './deps.js';
 
 /** The check name of the broker probe (the pipeline's own publish failures are `kafka`). */
 export const BROKER_CHECK = 'broker';
+/**
+ * tick-data partitions handled at once: one written to the database while the next is decoded
+ * and published (Pipeline.handleBatch), so neither the database nor the live step waits on the
+ * other. A partition's own batches stay one after the other.
+ */
+export const PARTITIONS_IN_FLIGHT = 3;
 
 /**
  * Runs the group consumer, the clock that closes quiet bars and a broker probe. Dependency
@@ -38,6 +44,8 @@ export function consumeActor(deps: Deps) {
       groupId: deps.groupId,
       topics: [deps.topics.ticks.name],
       fromBeginning: true,
+      // While one partition's batch is written, the next partition's is decoded and published.
+      partitionsInFlight: PARTITIONS_IN_FLIGHT,
       onCrash: crashed,
     });
     consumer.start((batch, context) => deps.pipeline.handleBatch(batch, context)).catch(crashed);
