@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { constants, crc32, deflateRawSync } from 'node:zlib';
 import type { Bar, EpochMs } from '@candlestream/core';
-import { toIso } from '@candlestream/core';
+import { wireBar } from './stream/protocol.js';
 
 /**
  * `/ohlcv` answers built from prepared bytes. A closed page of bars is rendered to JSON once and
@@ -13,14 +13,7 @@ import { toIso } from '@candlestream/core';
 
 /** One bar as `/ohlcv` writes it; the key order is the answer's. */
 export function barJson(bar: Bar): string {
-  return JSON.stringify({
-    time: toIso(bar.time),
-    open: bar.open,
-    high: bar.high,
-    low: bar.low,
-    close: bar.close,
-    volume: bar.volume,
-  });
+  return JSON.stringify(wireBar(bar));
 }
 
 /** Closed bars rendered and deflated once. */

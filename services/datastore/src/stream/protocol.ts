@@ -5,6 +5,7 @@
  */
 import type {
   BackfillStatus,
+  Bar,
   BarUpdate,
   Decoded,
   EpochMs,
@@ -79,8 +80,29 @@ export interface BarMessage {
   session?: string;
   symbol: MarketSymbol;
   interval: Interval;
-  bar: { time: string; open: number; high: number; low: number; close: number; volume: number };
+  bar: WireBar;
   final: boolean;
+}
+
+/** A bar as the API writes it, /ohlcv and /stream alike: ISO open time, then OHLCV. */
+export interface WireBar {
+  time: string;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+}
+
+export function wireBar(bar: Bar): WireBar {
+  return {
+    time: toIso(bar.time),
+    open: bar.open,
+    high: bar.high,
+    low: bar.low,
+    close: bar.close,
+    volume: bar.volume,
+  };
 }
 
 /**
@@ -145,14 +167,7 @@ export function barMessage(update: BarUpdate, session?: string): BarMessage {
     ...(session === undefined ? {} : { session }),
     symbol: update.symbol,
     interval: update.interval,
-    bar: {
-      time: toIso(bar.time),
-      open: bar.open,
-      high: bar.high,
-      low: bar.low,
-      close: bar.close,
-      volume: bar.volume,
-    },
+    bar: wireBar(bar),
     final: update.final,
   };
 }
