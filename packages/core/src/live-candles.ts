@@ -165,6 +165,11 @@ export class LiveCandles {
     return this.#minutes.watermark(symbol);
   }
 
+  /** Minutes of `symbol` before this are closed here (by trades or the clock); -Infinity if none. */
+  closedBefore(symbol: MarketSymbol): EpochMs {
+    return this.#minutes.closedBefore(symbol);
+  }
+
   #partialsOf(symbol: MarketSymbol): Map<Interval, FoldedBucket> {
     let partials = this.#partials.get(symbol);
     if (!partials) this.#partials.set(symbol, (partials = new Map<Interval, FoldedBucket>()));

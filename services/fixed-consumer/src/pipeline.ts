@@ -193,7 +193,13 @@ export class Pipeline {
     symbol: MarketSymbol,
     lastTs: EpochMs,
   ): Promise<BarUpdate[]> {
-    const openFrom = floorBucket(lastTs - this.#o.latenessMs, '1m');
+    // Not before what this state already closed (the clock closes a quiet live symbol's minutes
+    // early): those minutes are stored, and replaying their trades into a closed minute would
+    // drop them as late, leaving the rebuilt forming bars without them.
+    const openFrom = Math.max(
+      floorBucket(lastTs - this.#o.latenessMs, '1m'),
+      live.closedBefore(symbol),
+    );
     const [closedMinutes, trades] = await Promise.all([
       this.#o.repository.readBars(symbol, '1m', floorBucket(openFrom, '1w'), openFrom),
       this.#o.repository.readTrades(symbol, openFrom),
