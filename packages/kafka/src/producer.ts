@@ -51,19 +51,21 @@ export function singleRecordBatchBytes(message: OutgoingMessage): number {
 
 /**
  * `messages` in order, cut into runs whose record batch stays within `maxBytes` (a run's whole
- * size bounds each partition's batch in it). A message too large on its own gets a run of its
- * own; sending it fails with a non-retriable error instead of taking the others down with it.
+ * size bounds each partition's batch in it) and that hold at most `maxMessages`. A message too
+ * large on its own gets a run of its own; sending it fails with a non-retriable error instead of
+ * taking the others down with it.
  */
 export function splitForProduce<M extends OutgoingMessage>(
   messages: readonly M[],
   maxBytes: number = MAX_PRODUCE_REQUEST_BYTES,
+  maxMessages: number = Number.POSITIVE_INFINITY,
 ): M[][] {
   const runs: M[][] = [];
   let run: M[] = [];
   let bytes = RECORD_BATCH_OVERHEAD_BYTES;
   for (const message of messages) {
     const size = recordBytes(message);
-    if (run.length > 0 && bytes + size > maxBytes) {
+    if (run.length > 0 && (bytes + size > maxBytes || run.length >= maxMessages)) {
       runs.push(run);
       run = [];
       bytes = RECORD_BATCH_OVERHEAD_BYTES;
@@ -78,7 +80,7 @@ export function splitForProduce<M extends OutgoingMessage>(
 /**
  * Messages per producer.send. kafkajs groups a send's messages by partition by copying the
  * partition's array for every message (quadratic: a 2,000-trade send spent a tenth of the
- * producer's CPU there), so a run goes out as several sends of this many, one after the other.
+ * producer's CPU there), so a send holds at most this many (splitForProduce's maxMessages).
  */
 export const MESSAGES_PER_SEND = 250;
 /** Keyed partitions remembered by the caching partitioner before it starts over. */
@@ -180,7 +182,9 @@ export class KafkaPublisher {
    * retriable and that `isRefusedByBroker` recognises; anything else is worth trying again.
    */
   async send(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
-    for (const run of splitForProduce(messages, this.maxRequestBytes)) {
+    // One run after the other: kafkajs does not keep concurrent sends in order, and a partition's
+    // trades out of order would make the later-sent earlier ones late.
+    for (const run of splitForProduce(messages, this.maxRequestBytes, MESSAGES_PER_SEND)) {
       const first = run[0]!;
       if (run.length === 1 && singleRecordBatchBytes(first) > this.maxRequestBytes) {
         throw refused(
@@ -193,14 +197,6 @@ export class KafkaPublisher {
   }
 
   async #sendRun(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
-    // One part after the other: kafkajs does not keep concurrent sends in order, and a partition's
-    // trades out of order would make the later-sent earlier ones late.
-    for (let i = 0; i < messages.length; i += MESSAGES_PER_SEND) {
-      await this.#sendPart(topic, messages.slice(i, i + MESSAGES_PER_SEND));
-    }
-  }
-
-  async #sendPart(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
     try {
       await this.#producer.send({
         topic,

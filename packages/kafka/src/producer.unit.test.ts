@@ -48,6 +48,13 @@ describe('splitForProduce', () => {
     expect(runs).toEqual([[small], [huge], [small]]);
   });
 
+  it('cuts runs at maxMessages too, in order', () => {
+    const messages = Array.from({ length: 7 }, (_, i) => message(i + 1));
+    const runs = splitForProduce(messages, MAX_PRODUCE_REQUEST_BYTES, 3);
+    expect(runs.map((r) => r.length)).toEqual([3, 3, 1]);
+    expect(runs.flat()).toEqual(messages);
+  });
+
   it('sends nothing for nothing, and one run for what fits', () => {
     expect(splitForProduce([])).toEqual([]);
     expect(splitForProduce([message(1), message(2)])).toHaveLength(1);
